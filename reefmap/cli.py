@@ -1,0 +1,91 @@
+"""The `reefmap` command: thin click commands over the Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from reefmap import __version__
+from reefmap.config import ProcessConfig
+from reefmap.errors import ReefmapError
+
+DEFAULTS = ProcessConfig()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reefmap")
+def main():
+    """reefmap: underwater transect video -> labelled 3D reef map and benthic cover."""
+
+
+@main.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder [default: ./<video>_reefmap].")
+@click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True, help="Frames sampled per second of video.")
+@click.option("--start", help="Start time: seconds or mm:ss.")
+@click.option("--end", help="End time: seconds or mm:ss.")
+@click.option("--width", type=int, default=DEFAULTS.width, show_default=True,
+              help="Processing width in pixels (aspect kept); 0 keeps the video's size.")
+@click.option("--camera", default=DEFAULTS.camera, show_default=True,
+              help="auto, generic, a shipped profile name, or a camera profile JSON.")
+@click.option("--hfov", "hfov_deg", type=float, default=DEFAULTS.hfov_deg, show_default=True,
+              help="Horizontal field of view (degrees) of the generic camera.")
+@click.option("--seg-weights", type=click.Path(path_type=Path), help="Segmentation weights (.safetensors).")
+@click.option("--depth-weights", type=click.Path(path_type=Path), help="Depth/pose weights (.safetensors).")
+@click.option("--device", default=DEFAULTS.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
+@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
+@click.option("--threads", type=int, help="CPU threads for inference [default: all cores].")
+@click.option("--no-smoothing", is_flag=True, help="Do not smooth class probabilities over neighbouring frames.")
+@click.option("--voxel-size", type=float, default=DEFAULTS.voxel_size, show_default=True,
+              help="Voxel edge of the fused map, in map units.")
+@click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
+              help="Ignore pixels farther than this from the camera, in map units.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")
+def process(videos, out, start, end, no_smoothing, width, **options):
+    """Map a transect: VIDEOS are one file or GoPro chapters in recording order."""
+    from reefmap.api import process as run_process
+
+    out = out or Path(f"{videos[0].stem}_reefmap")
+    result = run_process(list(videos), out, start_s=start, end_s=end, smooth_labels=not no_smoothing,
+                         width=width or None, **options)
+    if not options["quiet"]:
+        counted = sorted((r for r in result.cover if r.percent), key=lambda r: -r.percent)
+        click.echo(f"mapped {result.summary['frames_processed']} frames into {len(result.cloud)} points "
+                   f"({result.summary['timings']['frames_per_s']} frames/s)")
+        for row in counted[:8]:
+            click.echo(f"  {row.percent:6.2f} %  {row.name}")
+        click.echo(f"outputs in {result.out_dir}")
+
+
+def run() -> None:
+    """Console entry point: user errors become one line on stderr and exit 1 (runtime) or 2 (usage)."""
+    warnings.showwarning = lambda message, *args, **kwargs: print(f"reefmap: warning: {message}", file=sys.stderr)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if len(sys.argv) <= 1:
+        sys.argv.append("--help")
+    try:
+        main.main(standalone_mode=False)
+    except ReefmapError as exc:
+        _fail(str(exc), exc.exit_code)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "reefmap"
+        _fail(f"{exc.format_message()} (see '{command} --help')", exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except KeyboardInterrupt:
+        _fail("interrupted; no outputs were finished", 130)
+    except Exception as exc:
+        if os.environ.get("REEFMAP_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {exc}); rerun with REEFMAP_DEBUG=1 for the traceback and report it", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"reefmap: error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(code)

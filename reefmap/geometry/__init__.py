@@ -1,0 +1,1 @@
+"""Pure geometry: back-projection, rigid transforms and pose chaining (numpy, documented units)."""

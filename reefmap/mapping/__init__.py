@@ -1,0 +1,1 @@
+"""Fusion of labelled depth maps into a voxel map with per-voxel class votes."""

@@ -1,0 +1,45 @@
+"""The labelled cloud as an Open3D point cloud, and its binary PLY file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reefmap.mapping.voxels import LabelledCloud
+from reefmap.o3d import open3d
+
+
+def to_open3d(cloud: LabelledCloud):
+    """An `open3d.t.geometry.PointCloud` with positions, uint8 colours and label/confidence/n_views attributes."""
+    o3d = open3d()
+    pc = o3d.t.geometry.PointCloud()
+    pc.point.positions = o3d.core.Tensor(np.ascontiguousarray(cloud.points, dtype=np.float32))
+    pc.point.colors = o3d.core.Tensor(np.ascontiguousarray(cloud.colours, dtype=np.uint8))
+    pc.point.label = o3d.core.Tensor(cloud.labels.astype(np.int32)[:, None])
+    pc.point.confidence = o3d.core.Tensor(cloud.confidence.astype(np.float32)[:, None])
+    pc.point.n_views = o3d.core.Tensor(cloud.n_views.astype(np.int32)[:, None])
+    return pc
+
+
+def write_ply(cloud: LabelledCloud, path: str | Path) -> None:
+    """Binary PLY with x, y, z, red, green, blue, label, confidence, n_views."""
+    o3d = open3d()
+    if not o3d.t.io.write_point_cloud(str(path), to_open3d(cloud), write_ascii=False):
+        raise OSError(f"Open3D could not write {path}")
+
+
+def read_ply(path: str | Path) -> LabelledCloud:
+    """Read a PLY; label, confidence and n_views default to 0, 1 and 0 when a file lacks them."""
+    pc = open3d().t.io.read_point_cloud(str(path))
+    points = pc.point.positions.numpy().astype(np.float32)
+    n = len(points)
+
+    def field(name, default, dtype):
+        return pc.point[name].numpy().reshape(n).astype(dtype) if name in pc.point else np.full(n, default, dtype)
+
+    colours = pc.point.colors.numpy() if "colors" in pc.point else np.full((n, 3), 128, np.uint8)
+    if colours.dtype != np.uint8:
+        colours = np.clip(np.rint(colours * 255.0), 0, 255).astype(np.uint8)
+    return LabelledCloud(points, colours, field("label", 0, np.int32), field("confidence", 1.0, np.float32),
+                         field("n_views", 0, np.int32))

@@ -1,0 +1,138 @@
+"""Streaming voxel map: each voxel keeps class votes, mean colour, mean position and a view count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_BITS = 21
+_OFFSET = 1 << (_BITS - 1)
+_MASK = (1 << _BITS) - 1
+
+
+def voxel_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N, 3) points -> (N,) int64 keys packing integer voxel coordinates (21 bits each)."""
+    cells = np.floor(points / voxel_size).astype(np.int64) + _OFFSET
+    if cells.size and (cells.min() < 0 or cells.max() > _MASK):
+        raise ValueError("points lie more than 2^20 voxels from the origin; use a larger voxel size")
+    return (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
+
+
+@dataclass(frozen=True)
+class LabelledCloud:
+    """The fused map as arrays: N points with class id, colour, vote confidence and view count."""
+
+    points: np.ndarray  # (N, 3) float32, map units
+    colours: np.ndarray  # (N, 3) uint8 RGB
+    labels: np.ndarray  # (N,) int32 class id (0 = unlabelled)
+    confidence: np.ndarray  # (N,) float32 share of the votes won by `labels`, 0..1
+    n_views: np.ndarray  # (N,) int32 frames that saw the voxel
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+
+class VoxelMap:
+    """Accumulates labelled points frame by frame; memory grows with mapped volume, not frame count.
+
+    Votes are kept per output channel (0..num_classes-1) weighted by the per-pixel confidence.
+    Points are buffered and merged into the sorted store in chunks of `merge_points`.
+    """
+
+    def __init__(self, voxel_size: float, num_classes: int, merge_points: int = 400_000):
+        if voxel_size <= 0:
+            raise ValueError("voxel_size must be positive")
+        self.voxel_size = float(voxel_size)
+        self.num_classes = int(num_classes)
+        self.merge_points = merge_points
+        self.keys = np.empty(0, dtype=np.int64)
+        self.votes = np.empty((0, num_classes), dtype=np.float32)
+        self.colour_sum = np.empty((0, 3), dtype=np.float32)
+        self.xyz_sum = np.empty((0, 3), dtype=np.float64)
+        self.n_points = np.empty(0, dtype=np.int32)
+        self.n_views = np.empty(0, dtype=np.int32)
+        self._pending: list[tuple] = []
+        self._pending_points = 0
+
+    def __len__(self) -> int:
+        self.flush()
+        return len(self.keys)
+
+    def add_frame(self, points: np.ndarray, channels: np.ndarray, weights: np.ndarray, colours: np.ndarray) -> None:
+        """Add one frame's (N, 3) points with (N,) class channel, (N,) vote weight and (N, 3) uint8 colour."""
+        if len(points) == 0:
+            return
+        keys = voxel_keys(points, self.voxel_size)
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        n, c = len(uniq), self.num_classes
+        votes = np.bincount(inverse * c + channels.astype(np.int64), weights=weights, minlength=n * c)
+        colour = np.stack([np.bincount(inverse, weights=colours[:, i], minlength=n) for i in range(3)], axis=1)
+        xyz = np.stack([np.bincount(inverse, weights=points[:, i], minlength=n) for i in range(3)], axis=1)
+        count = np.bincount(inverse, minlength=n)
+        self._pending.append((uniq, votes.reshape(n, c), colour, xyz, count))
+        self._pending_points += len(points)
+        if self._pending_points >= self.merge_points:
+            self.flush()
+
+    def flush(self) -> None:
+        """Merge buffered frames into the sorted store."""
+        if not self._pending:
+            return
+        keys = np.concatenate([p[0] for p in self._pending])
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        n = len(uniq)
+        votes = np.zeros((n, self.num_classes), dtype=np.float32)
+        colour = np.zeros((n, 3), dtype=np.float32)
+        xyz = np.zeros((n, 3), dtype=np.float64)
+        count = np.zeros(n, dtype=np.int32)
+        views = np.bincount(inverse, minlength=n).astype(np.int32)
+        start = 0
+        for _, v, col, x, cnt in self._pending:
+            idx = inverse[start:start + len(v)]
+            votes[idx] += v
+            colour[idx] += col
+            xyz[idx] += x
+            count[idx] += cnt
+            start += len(v)
+        self._pending, self._pending_points = [], 0
+        self._merge(uniq, votes, colour, xyz, count, views)
+
+    def _merge(self, keys, votes, colour, xyz, count, views) -> None:
+        pos = np.searchsorted(self.keys, keys)
+        found = np.zeros(len(keys), dtype=bool)
+        inside = pos < len(self.keys)
+        found[inside] = self.keys[pos[inside]] == keys[inside]
+        at = pos[found]
+        self.votes[at] += votes[found]
+        self.colour_sum[at] += colour[found]
+        self.xyz_sum[at] += xyz[found]
+        self.n_points[at] += count[found]
+        self.n_views[at] += views[found]
+        new, where = ~found, pos[~found]
+        self.keys = np.insert(self.keys, where, keys[new])
+        self.votes = np.insert(self.votes, where, votes[new], axis=0)
+        self.colour_sum = np.insert(self.colour_sum, where, colour[new], axis=0)
+        self.xyz_sum = np.insert(self.xyz_sum, where, xyz[new], axis=0)
+        self.n_points = np.insert(self.n_points, where, count[new])
+        self.n_views = np.insert(self.n_views, where, views[new])
+
+    def cloud(self, class_ids: np.ndarray) -> LabelledCloud:
+        """One point per voxel at the mean of its points, labelled by the winning vote.
+
+        `class_ids` (num_classes,) maps vote channels to class ids. Voxels without votes are unlabelled.
+        """
+        self.flush()
+        total = self.votes.sum(axis=1)
+        winner = self.votes.argmax(axis=1)
+        labels = np.where(total > 0, class_ids[winner], 0).astype(np.int32)
+        best = self.votes[np.arange(len(winner)), winner]
+        confidence = np.divide(best, total, out=np.zeros_like(best), where=total > 0)
+        n = np.maximum(self.n_points, 1)[:, None]
+        return LabelledCloud(
+            points=(self.xyz_sum / n).astype(np.float32),
+            colours=np.clip(np.rint(self.colour_sum / n), 0, 255).astype(np.uint8),
+            labels=labels,
+            confidence=confidence.astype(np.float32),
+            n_views=self.n_views.copy(),
+        )

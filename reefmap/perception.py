@@ -1,0 +1,169 @@
+"""Batched per-frame perception on a device: class probabilities, depth and relative camera motion."""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from reefmap.errors import UsageError
+from reefmap.geometry.transforms import pose_vector_to_matrix
+from reefmap.models.weights import LoadedWeights
+from reefmap.timing import StageTimer
+from reefmap.video import Frame
+
+SMOOTHING_KERNEL = (1.0, 2.0, 1.0)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then the CPU; an unavailable device is a usage error."""
+    name = name.lower()
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if name == "cpu" or (name.startswith("cuda") and cuda) or (name == "mps" and mps):
+        return torch.device(name)
+    if name.startswith("cuda") or name == "mps":
+        raise UsageError(f"--device {name} is not available on this machine; use --device cpu or auto")
+    raise UsageError(f"unknown --device '{name}'; use auto, cpu, cuda, cuda:N or mps")
+
+
+def network_size(image_size: tuple[int, int], input_width: int) -> tuple[int, int]:
+    """(w, h) for a network: width `input_width`, aspect kept, both multiples of 32."""
+    w, h = image_size
+    nw = max(32, int(round(input_width / 32.0)) * 32)
+    nh = max(32, int(round(h * nw / w / 32.0)) * 32)
+    return nw, nh
+
+
+def to_batch(images: list[np.ndarray], size: tuple[int, int], mean, std, device: torch.device) -> torch.Tensor:
+    """List of (H, W, 3) uint8 RGB -> (B, 3, h, w) float normalised tensor on `device`, channels-last."""
+    resized = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images])
+    x = torch.from_numpy(resized).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+    x = (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+class Segmenter:
+    """Runs a U-Net on batches of frames and returns per-class probabilities at its input size."""
+
+    def __init__(self, weights: LoadedWeights, device: torch.device, input_width: int | None = None):
+        self.weights = weights
+        self.model = weights.model.to(device).to(memory_format=torch.channels_last)
+        self.device = device
+        self.taxonomy = weights.taxonomy
+        self.input_width = input_width or weights.card["input_size"][0]
+        self.mean = weights.card["normalisation"]["mean"]
+        self.std = weights.card["normalisation"]["std"]
+
+    @torch.inference_mode()
+    def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
+        """(B, C, h, w) float32 softmax probabilities."""
+        size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
+        with _autocast(self.device):
+            logits = self.model(to_batch(images, size, self.mean, self.std, self.device))
+        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+
+
+class DepthPoseEstimator:
+    """Runs the depth network per frame and the pose network on consecutive pairs."""
+
+    def __init__(self, weights: LoadedWeights, device: torch.device, input_width: int | None = None):
+        self.weights = weights
+        self.model = weights.model.to(device).to(memory_format=torch.channels_last)
+        self.device = device
+        self.input_width = input_width or weights.card["input_size"][0]
+        self.mean = weights.card["normalisation"]["mean"]
+        self.std = weights.card["normalisation"]["std"]
+        self._previous: torch.Tensor | None = None
+
+    def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
+        size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
+        return to_batch(images, size, self.mean, self.std, self.device)
+
+    @torch.inference_mode()
+    def depth(self, batch: torch.Tensor) -> np.ndarray:
+        """(B, h, w) float32 depth in the network's units (metres when metrically trained)."""
+        with _autocast(self.device):
+            return self.model.depth(batch).float().cpu().numpy()
+
+    @torch.inference_mode()
+    def relative_poses(self, batch: torch.Tensor) -> list[np.ndarray | None]:
+        """T_prev<-curr (4, 4) for each frame of the batch; None for the very first frame of the stream."""
+        previous = batch[:-1] if self._previous is None else torch.cat([self._previous, batch[:-1]])
+        currents = batch if self._previous is not None else batch[1:]
+        self._previous = batch[-1:]
+        out: list[np.ndarray | None] = [] if len(previous) == len(batch) else [None]
+        if len(currents):
+            with _autocast(self.device):
+                vecs = self.model.pose(torch.cat([previous, currents], dim=1)).float().cpu().numpy()
+            out += [pose_vector_to_matrix(v.astype(np.float64)) for v in vecs]
+        return out
+
+
+@dataclass(frozen=True)
+class Perception:
+    """What the networks say about one frame."""
+
+    frame: Frame
+    probabilities: np.ndarray  # (C, h, w) float32 class probabilities, temporally smoothed
+    depth: np.ndarray  # (h', w') float32 depth
+    relative_pose: np.ndarray | None  # (4, 4) T_prev<-curr, None for the first frame
+
+
+def smooth_over_time(items: Iterable[Perception], enabled: bool = True) -> Iterator[Perception]:
+    """Average each frame's probabilities with its neighbours (weights 1:2:1), with one frame of delay.
+
+    The first and last frames use the one neighbour they have (weights 2:1 and 1:2).
+    """
+    if not enabled:
+        yield from items
+        return
+    window: deque[Perception] = deque(maxlen=3)
+    for item in items:
+        window.append(item)
+        if len(window) == 2:
+            yield _weighted(window[0], [window[0], window[1]], (2.0, 1.0))
+        elif len(window) == 3:
+            yield _weighted(window[1], list(window), SMOOTHING_KERNEL)
+    if len(window) == 1:
+        yield window[0]
+    elif window:
+        yield _weighted(window[-1], [window[-2], window[-1]], (1.0, 2.0))
+
+
+def _weighted(centre: Perception, neighbours: list[Perception], weights: tuple[float, ...]) -> Perception:
+    probs = sum(w * n.probabilities for w, n in zip(weights, neighbours)) / sum(weights)
+    return Perception(centre.frame, probs.astype(np.float32), centre.depth, centre.relative_pose)
+
+
+def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPoseEstimator,
+             batch_size: int, timer: StageTimer) -> Iterator[Perception]:
+    """Stream frames through both networks in batches of `batch_size`."""
+    iterator = iter(frames)
+    while True:
+        with timer.stage("decode"):
+            batch = [f for _, f in zip(range(batch_size), iterator)]
+        if not batch:
+            return
+        images = [f.image for f in batch]
+        with timer.stage("segmentation", len(batch)):
+            probs = segmenter.probabilities(images)
+        with timer.stage("depth", len(batch)):
+            tensor = estimator.prepare(images)
+            depths = estimator.depth(tensor)
+        with timer.stage("pose", len(batch)):
+            poses = estimator.relative_poses(tensor)
+        for frame, p, d, pose in zip(batch, probs, depths, poses):
+            yield Perception(frame, p, d, pose)

@@ -1,0 +1,191 @@
+"""Runs the stages in order: frames -> perception -> poses -> voxel map -> cover -> outputs."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from reefmap import __version__
+from reefmap.config import ProcessConfig
+from reefmap.errors import EmptyMapError, UsageError
+from reefmap.geometry.backproject import backproject, scale_intrinsics
+from reefmap.geometry.transforms import TrajectoryBuilder, transform_points
+from reefmap.mapping.cloud import write_ply
+from reefmap.mapping.voxels import LabelledCloud, VoxelMap
+from reefmap.models.weights import default_weights, load_weights
+from reefmap.perception import DepthPoseEstimator, Perception, Segmenter, perceive, resolve_device, smooth_over_time
+from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
+from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_rgba_png
+from reefmap.taxonomy import Taxonomy
+from reefmap.timing import StageTimer
+from reefmap.video import FrameSource
+
+OUTPUT_FILES = ("cloud.ply", "cover.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json")
+
+
+@dataclass
+class ProcessResult:
+    """What a run produced: file paths, the cover table, the cloud and the summary written beside them."""
+
+    out_dir: Path
+    cover: list[CoverRow]
+    cloud: LabelledCloud
+    summary: dict
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def cloud_path(self) -> Path:
+        return self.out_dir / "cloud.ply"
+
+
+class FrameFuser:
+    """Back-projects each perceived frame with its chained pose into the voxel map."""
+
+    def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig):
+        w, h = source.size
+        self.size = (max(1, w // config.fusion_stride), max(1, h // config.fusion_stride))
+        self.K = scale_intrinsics(source.camera.K, source.size, self.size)
+        self.max_depth = config.max_depth
+        self.class_ids = taxonomy.ids
+        self.dropped = np.isin(self.class_ids, taxonomy.ids_with_role("ignore_in_cloud"))
+        self.map = VoxelMap(config.voxel_size, len(taxonomy))
+        self.trajectory = TrajectoryBuilder()
+        self.poses: list[np.ndarray] = []
+        self.times: list[float] = []
+
+    def add(self, item: Perception) -> None:
+        pose = self.trajectory.add(item.relative_pose)
+        self.poses.append(pose)
+        self.times.append(item.frame.time_s)
+        channel = item.probabilities.argmax(axis=0).astype(np.uint8)
+        confidence = item.probabilities.max(axis=0)
+        channel = cv2.resize(channel, self.size, interpolation=cv2.INTER_NEAREST)
+        confidence = cv2.resize(confidence, self.size, interpolation=cv2.INTER_NEAREST)
+        depth = cv2.resize(item.depth, self.size, interpolation=cv2.INTER_LINEAR)
+        colours = cv2.resize(item.frame.image, self.size, interpolation=cv2.INTER_AREA)
+        keep = (depth > 0) & (depth < self.max_depth) & ~self.dropped[channel]
+        points = transform_points(pose, backproject(depth, self.K)[keep])
+        self.map.add_frame(points, channel[keep], confidence[keep], colours[keep])
+
+
+def _load_networks(config: ProcessConfig, device: torch.device):
+    seg_path = Path(config.seg_weights) if config.seg_weights else default_weights("segmentation")
+    depth_path = Path(config.depth_weights) if config.depth_weights else default_weights("depth_pose")
+    segmenter = Segmenter(load_weights(seg_path, "segmentation", device), device)
+    estimator = DepthPoseEstimator(load_weights(depth_path, "depth_pose", device), device)
+    return segmenter, estimator
+
+
+def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig) -> ProcessResult:
+    """Process one transect (one or more chapter files) into `out_dir`."""
+    if config.batch_size < 1 or config.fusion_stride < 1 or config.voxel_size <= 0 or config.max_depth <= 0:
+        raise UsageError("--batch-size and --fusion-stride must be >= 1, --voxel-size and --max-depth > 0")
+    timer = StageTimer()
+    device = resolve_device(config.device)
+    torch.set_num_threads(config.threads or os.cpu_count() or 1)
+    source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, config.camera, config.hfov_deg)
+    segmenter, estimator = _load_networks(config, device)
+    taxonomy = segmenter.taxonomy
+    outputs = StagedOutputs(out_dir)
+    try:
+        fuser = FrameFuser(source, taxonomy, config)
+        stream = smooth_over_time(perceive(source, segmenter, estimator, config.batch_size, timer), config.smooth_labels)
+        with tqdm(total=len(source), unit="frame", desc="mapping", disable=config.quiet, file=sys.stderr) as bar:
+            for item in stream:
+                with timer.stage("fusion", 1):
+                    fuser.add(item)
+                bar.update(1)
+        if not fuser.poses:
+            raise EmptyMapError(f"no frames were decoded between {source.start_s:g} s and {source.end_s:g} s; widen --start/--end")
+        with timer.stage("fusion"):
+            cloud = fuser.map.cloud(taxonomy.ids)
+        if len(cloud) < 3:
+            raise EmptyMapError(
+                f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "
+                f"--max-depth {config.max_depth:g}; check the video shows the seabed, or raise --max-depth"
+            )
+        with timer.stage("cover"):
+            camera_centres = np.stack([p[:3, 3] for p in fuser.poses])
+            ground = fit_ground_frame(cloud.points, camera_centres)
+            cell_size = config.cell_size or 2.0 * config.voxel_size
+            grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size)
+            cover = planar_cover(grid.labels, taxonomy)
+        with timer.stage("write"):
+            write_ply(cloud, outputs.path("cloud.ply"))
+            write_cover_csv(cover, outputs.path("cover.csv"))
+            valid = grid.labels > 0
+            write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
+            write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
+        summary = _summary(videos, source, config, segmenter, estimator, device, fuser, cloud, grid, cover, timer)
+        write_json(summary, outputs.path("summary.json"))
+        files = outputs.commit(last="summary.json")
+    except BaseException:
+        outputs.discard()
+        raise
+    return ProcessResult(Path(out_dir), cover, cloud, summary, files)
+
+
+def _summary(videos, source, config, segmenter, estimator, device, fuser, cloud, grid, cover, timer) -> dict:
+    """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
+    frames = len(fuser.poses)
+    total_s = sum(timer.seconds.values())
+    return {
+        "reefmap_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "inputs": [
+            {"path": str(Path(v.path).resolve()), "width": v.width, "height": v.height, "fps": v.fps,
+             "frames": v.frame_count, "duration_s": round(v.duration_s, 3)}
+            for v in source.videos
+        ],
+        "settings": config.to_dict(),
+        "window_s": [source.start_s, source.end_s],
+        "processing_size": list(source.size),
+        "camera": {"native": source.native_camera.to_dict(), "processing": source.camera.to_dict()},
+        "device": str(device),
+        "weights": {
+            name: {"path": str(w.weights.path.resolve()), "sha256": w.weights.sha256,
+                   "card": {k: w.weights.card.get(k) for k in ("task", "architecture", "encoder", "depth_encoder",
+                                                                "pose_encoder", "input_size", "training")}}
+            for name, w in (("segmentation", segmenter), ("depth_pose", estimator))
+        },
+        "taxonomy": segmenter.taxonomy.name,
+        "versions": _versions(),
+        "frames_processed": frames,
+        "units": "network depth units (relative; not metric)",
+        "map": {"points": len(cloud), "voxel_size": config.voxel_size, "cell_size": grid.cell_size,
+                "ortho_size": [int(grid.labels.shape[1]), int(grid.labels.shape[0])],
+                "mapped_cells": int((grid.labels > 0).sum())},
+        "timings": {"stages": timer.report(), "total_s": round(total_s, 3),
+                    "frames_per_s": round(frames / total_s, 3) if total_s > 0 else None},
+        "cover": [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
+                   "excluded": r.excluded} for r in cover],
+        "excluded_classes": [r.name for r in cover if r.excluded],
+        "outputs": list(OUTPUT_FILES),
+    }
+
+
+def _versions() -> dict:
+    import segmentation_models_pytorch
+    import timm
+
+    from reefmap.o3d import open3d
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "segmentation_models_pytorch": segmentation_models_pytorch.__version__,
+        "open3d": open3d().__version__,
+        "opencv": cv2.__version__,
+        "numpy": np.__version__,
+    }

@@ -1,0 +1,1 @@
+"""Benthic cover and the files that report it."""

@@ -1,0 +1,84 @@
+"""Output files: cover CSV, PNG rasters, JSON, all staged and moved into place only when complete."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reefmap.errors import OutputError
+from reefmap.report.cover import CoverRow
+
+COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "excluded")
+
+
+class StagedOutputs:
+    """Files are written into a hidden staging folder inside `out_dir` and moved in by `commit()`.
+
+    A crash leaves only the staging folder (removed by `discard()`), never a finished-looking file.
+    `commit` moves `last` (the run summary) after everything else.
+    """
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+        try:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.staging = self.out_dir / f".reefmap-partial-{uuid.uuid4().hex[:8]}"
+            self.staging.mkdir()
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write to output folder {self.out_dir}: {exc.strerror}; choose a folder you can write to with --out"
+            ) from None
+
+    def path(self, name: str) -> Path:
+        """Where to write output `name` now."""
+        return self.staging / name
+
+    def commit(self, last: str) -> list[Path]:
+        names = sorted(p.name for p in self.staging.iterdir() if p.name != last) + [last]
+        for name in names:
+            os.replace(self.staging / name, self.out_dir / name)
+        self.staging.rmdir()
+        return [self.out_dir / n for n in names]
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+
+def write_cover_csv(rows: list[CoverRow], path: Path) -> None:
+    """One row per class: id, name, percent of counted area (blank when excluded), cells, excluded flag."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(COVER_COLUMNS)
+        for r in rows:
+            percent = "" if r.percent is None else f"{r.percent:.4f}"
+            writer.writerow([r.class_id, r.name, percent, r.cells, int(r.excluded)])
+
+
+def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:
+    """(H, W, 3) uint8 RGB with (H, W) bool `valid` as alpha."""
+    bgra = np.dstack([rgb[..., ::-1], np.where(valid, 255, 0).astype(np.uint8)])
+    if not cv2.imwrite(str(path), bgra):
+        raise OSError(f"cannot write PNG {path}")
+
+
+def write_json(data: dict, path: Path) -> None:
+    path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.ndarray,)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")

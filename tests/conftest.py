@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny networks with random weights, small synthetic videos, the real clip."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+REAL_CLIP = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "deepreefmap_video" / "reef_clip.mp4"
+TINY_ENCODER = "mobilenetv3_small_050"
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory) -> dict[str, Path]:
+    """Segmentation and depth/pose weights of tiny random networks (for plumbing, not accuracy)."""
+    import torch
+
+    from reefmap.models.weights import build_model, depth_pose_card, save_weights, segmentation_card
+    from reefmap.taxonomy import default_taxonomy
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    training = {"data": "none: random initialisation, test fixture"}
+    seg_card = segmentation_card(TINY_ENCODER, default_taxonomy(), (256, 160), (32, 16, 16, 8, 8), training)
+    dp_card = depth_pose_card(TINY_ENCODER, TINY_ENCODER, (256, 160), (32, 16, 16, 8, 8), training, max_depth=5.0)
+    return {
+        "segmentation": save_weights(build_model(seg_card), seg_card, folder / "segmentation.safetensors"),
+        "depth_pose": save_weights(build_model(dp_card), dp_card, folder / "depth_pose.safetensors"),
+    }
+
+
+@pytest.fixture
+def real_clip() -> Path:
+    if not REAL_CLIP.exists():
+        pytest.skip(f"real clip not found at {REAL_CLIP} (../shared/realdata is absent)")
+    return REAL_CLIP
+
+
+def write_video(path: Path, n_frames: int, fps: float = 30.0, size: tuple[int, int] = (160, 96)) -> Path:
+    """An MJPG AVI whose frame i has mean grey level 4 * i (frame numbers readable after decoding)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    assert writer.isOpened()
+    for i in range(n_frames):
+        writer.write(np.full((size[1], size[0], 3), 4 * i, dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def frame_number(image: np.ndarray) -> int:
+    return int(round(float(image.mean()) / 4.0))

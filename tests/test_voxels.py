@@ -1,0 +1,47 @@
+import numpy as np
+
+from reefmap.mapping.voxels import VoxelMap, voxel_keys
+
+IDS = np.array([5, 18, 22], dtype=np.int32)  # sand, rubble, branching alive
+
+
+def test_voxel_keys_separate_neighbours_and_group_same_voxel():
+    pts = np.array([[0.01, 0.01, 0.01], [0.09, 0.05, 0.02], [0.11, 0.0, 0.0], [-0.01, 0.0, 0.0]])
+    keys = voxel_keys(pts, 0.1)
+    assert keys[0] == keys[1]
+    assert len(set(keys.tolist())) == 3
+
+
+def test_votes_across_frames_pick_majority_with_confidence():
+    vmap = VoxelMap(voxel_size=1.0, num_classes=3)
+    a, b = [0.2, 0.2, 0.2], [5.5, 0.5, 0.5]
+    # frame 1: voxel A seen as sand (0.9) and rubble (0.6); voxel B as branching (1.0)
+    vmap.add_frame(np.array([a, a, b]), np.array([0, 1, 2]), np.array([0.9, 0.6, 1.0]),
+                   np.array([[10, 20, 30], [30, 40, 50], [200, 0, 0]], dtype=np.uint8))
+    # frame 2: voxel A seen as rubble (0.7)
+    vmap.add_frame(np.array([[0.4, 0.4, 0.4]]), np.array([1]), np.array([0.7]), np.array([[50, 60, 70]], dtype=np.uint8))
+    cloud = vmap.cloud(IDS)
+    assert len(cloud) == 2
+    order = np.argsort(cloud.points[:, 0])
+    labels, conf, views = cloud.labels[order], cloud.confidence[order], cloud.n_views[order]
+    assert labels.tolist() == [18, 22]  # rubble wins A with 1.3 against sand 0.9
+    np.testing.assert_allclose(conf, [1.3 / 2.2, 1.0], rtol=1e-6)
+    assert views.tolist() == [2, 1]
+    np.testing.assert_allclose(cloud.points[order][0], [0.8 / 3, 0.8 / 3, 0.8 / 3], rtol=1e-6)
+    assert cloud.colours[order][0].tolist() == [30, 40, 50]
+
+
+def test_streaming_merges_equal_one_shot():
+    rng = np.random.default_rng(1)
+    frames = [(rng.uniform(0, 3, (500, 3)), rng.integers(0, 3, 500), rng.uniform(0.2, 1, 500),
+               rng.integers(0, 255, (500, 3)).astype(np.uint8)) for _ in range(6)]
+    streamed = VoxelMap(0.5, 3, merge_points=700)
+    buffered = VoxelMap(0.5, 3, merge_points=10**9)
+    for f in frames:
+        streamed.add_frame(*f)
+        buffered.add_frame(*f)
+    a, b = streamed.cloud(IDS), buffered.cloud(IDS)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.n_views, b.n_views)
+    np.testing.assert_allclose(a.points, b.points, rtol=1e-5)
+    assert a.n_views.max() <= 6 and len(a) == len(streamed)
