@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from reefmap.report.cover import fit_ground_frame, planar_cover, top_down_grid
+from reefmap.taxonomy import default_taxonomy
+
+TAX = default_taxonomy()
+SAND, RUBBLE, FISH, BRANCHING = 5, 18, 9, 22
+
+
+def test_cover_of_hand_made_label_map():
+    grid = np.zeros((4, 5), dtype=np.int32)  # 20 cells, 4 of them empty
+    grid[0, :] = SAND  # 5
+    grid[1, :] = SAND  # 10 sand
+    grid[2, :3] = BRANCHING  # 3 branching
+    grid[2, 3:] = FISH  # 2 fish: excluded
+    grid[3, :1] = RUBBLE  # 1 rubble
+    rows = {r.class_id: r for r in planar_cover(grid, TAX)}
+    assert len(rows) == 39
+    assert rows[SAND].percent == pytest.approx(100 * 10 / 14)
+    assert rows[BRANCHING].percent == pytest.approx(100 * 3 / 14)
+    assert rows[RUBBLE].percent == pytest.approx(100 * 1 / 14)
+    assert rows[FISH].excluded and rows[FISH].percent is None and rows[FISH].cells == 2
+    assert sum(r.percent for r in rows.values() if r.percent is not None) == pytest.approx(100.0)
+
+
+def test_empty_map_has_zero_cover():
+    rows = planar_cover(np.zeros((3, 3), np.int32), TAX)
+    assert all(r.percent in (0.0, None) for r in rows)
+
+
+def test_top_down_grid_keeps_highest_point_per_cell():
+    local = np.array([[0.05, 0.05, 0.0], [0.06, 0.04, 0.3], [0.17, 0.05, 0.1], [0.17, 0.17, 0.0]])
+    labels = np.array([SAND, BRANCHING, RUBBLE, 0])
+    colours = np.array([[1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4]], dtype=np.uint8)
+    grid = top_down_grid(local, labels, colours, cell_size=0.1)
+    assert grid.labels.tolist() == [[BRANCHING, RUBBLE]]  # the unlabelled point adds no row
+    assert grid.rgb[0, 0].tolist() == [2, 2, 2]
+
+
+def test_ground_frame_of_tilted_plane_points_to_cameras():
+    rng = np.random.default_rng(0)
+    uv = rng.uniform([-5, -1], [5, 1], size=(2000, 2))
+    tilt = np.deg2rad(20)
+    along = np.array([np.cos(tilt), 0.0, np.sin(tilt)])
+    across = np.array([0.0, 1.0, 0.0])
+    points = uv[:, :1] * along + uv[:, 1:] * across + [1.0, 2.0, 3.0]
+    normal = np.cross(along, across)
+    cameras = points[:10] + 1.5 * normal
+    frame = fit_ground_frame(points, cameras)
+    np.testing.assert_allclose(frame.axes[2], normal, atol=1e-6)
+    assert abs(abs(frame.axes[0] @ along) - 1) < 1e-3  # main direction of a random sample
+    np.testing.assert_allclose(frame.axes @ frame.axes.T, np.eye(3), atol=1e-9)
+    assert np.linalg.det(frame.axes) == pytest.approx(1.0)
+    np.testing.assert_allclose(frame.to_local(points)[:, 2], 0.0, atol=1e-9)

@@ -1,0 +1,137 @@
+"""End-to-end runs of `reefmap process` and the bad-input matrix of the command line."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import write_video
+from reefmap.cli import run as cli_run
+
+
+def run_cli(monkeypatch, capsys, *args):
+    """Call the console entry point in-process; returns (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["reefmap", *map(str, args)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli_run()
+        sys.exit(0)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def weights_args(tiny_weights):
+    return ["--seg-weights", tiny_weights["segmentation"], "--depth-weights", tiny_weights["depth_pose"]]
+
+
+def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
+    """The real command on the first second of the real GoPro clip, as a user runs it."""
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-m", "reefmap", "process", str(real_clip), "--end", "0:01", "--fps", "5",
+         "--out", str(out), "--quiet", *map(str, weights_args(tiny_weights))],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("cloud.ply", "cover.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert not list(out.glob(".reefmap-partial*"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames_processed"] == 5
+    assert summary["camera"]["native"]["name"] == "gopro_hero10_linear"
+    assert summary["processing_size"] == [640, 360]
+    assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "depth", "pose", "fusion", "cover", "write"}
+    assert len(summary["weights"]["segmentation"]["sha256"]) == 64
+
+    from reefmap.o3d import open3d
+    cloud = open3d().t.io.read_point_cloud(str(out / "cloud.ply"))
+    assert {"label", "confidence", "n_views"} <= set(cloud.point)
+    labels = cloud.point.label.numpy().ravel()
+    assert len(labels) == summary["map"]["points"] > 0
+    assert not np.isin(labels, [7, 8, 9, 13]).any()  # classes kept out of the cloud
+
+    with open(out / "cover.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 39
+    counted = [float(r["percent_cover"]) for r in rows if r["excluded"] == "0"]
+    assert sum(counted) == pytest.approx(100.0, abs=0.1)
+    assert all(r["percent_cover"] == "" for r in rows if r["excluded"] == "1")
+
+
+def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
+    import reefmap
+
+    video = write_video(tmp_path / "v.avi", n_frames=12, fps=6.0)
+    result = reefmap.process(video, tmp_path / "out", fps=6, quiet=True, seg_weights=tiny_weights["segmentation"],
+                             depth_weights=tiny_weights["depth_pose"], batch_size=5)
+    assert result.summary["frames_processed"] == 12
+    assert result.cloud_path.exists() and len(result.cloud) == result.summary["map"]["points"]
+    counted = [r.percent for r in result.cover if not r.excluded]
+    assert sum(counted) == pytest.approx(100.0, abs=0.1)
+
+
+def test_no_default_weights_refuses_clearly(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("REEFMAP_WEIGHTS", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr("reefmap.models.weights.weights_dirs", lambda: [tmp_path / "empty"])
+    video = write_video(tmp_path / "v.avi", n_frames=3)
+    code, _, err = run_cli(monkeypatch, capsys, "process", video, "--out", tmp_path / "out", "-q")
+    assert code == 1
+    assert "no segmentation weights installed" in err and "--seg-weights" in err
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_video(tmp_path / "clip.avi", n_frames=20, fps=10.0)
+
+
+@pytest.mark.parametrize("case, code, message", [
+    ("missing", 2, "video not found"),
+    ("not_a_video", 1, "not a video"),
+    ("empty_video", 1, "no video frames|not a video"),
+    ("start_after_end", 2, "not before"),
+    ("start_past_end", 2, "past the end"),
+    ("unwritable_out", 1, "cannot write to output folder"),
+    ("unknown_device", 2, "unknown --device"),
+    ("wrong_weights", 1, "holds depth_pose weights"),
+    ("unknown_option", 2, "No such option"),
+    ("bad_time", 2, "mm:ss"),
+])
+def test_bad_input_gives_one_line_and_no_outputs(monkeypatch, capsys, tmp_path, tiny_weights, video, case, code, message):
+    out = tmp_path / "out"
+    args = ["process", video, "--out", out, "-q", *weights_args(tiny_weights)]
+    if case == "missing":
+        args[1] = tmp_path / "nope.mp4"
+    elif case == "not_a_video":
+        args[1] = tmp_path / "notes.mp4"
+        args[1].write_text("field notes, not a video")
+    elif case == "empty_video":
+        args[1] = tmp_path / "empty.avi"
+        args[1].write_bytes(b"RIFF\x00\x00\x00\x00AVI LIST")
+    elif case == "start_after_end":
+        args += ["--start", "1:00", "--end", "0:30"]
+    elif case == "start_past_end":
+        args += ["--start", "10"]
+    elif case == "unwritable_out":
+        blocker = tmp_path / "file.txt"
+        blocker.write_text("x")
+        args[3] = blocker / "sub"
+    elif case == "unknown_device":
+        args += ["--device", "tpu"]
+    elif case == "wrong_weights":
+        args += ["--seg-weights", tiny_weights["depth_pose"]]
+    elif case == "unknown_option":
+        args += ["--colour", "red"]
+    elif case == "bad_time":
+        args += ["--end", "soon"]
+    exit_code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert exit_code == code
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("reefmap: error: "), err
+    assert "Traceback" not in err
+    import re
+    assert re.search(message, lines[0]), lines[0]
+    assert not (out / "summary.json").exists() and not (out / "cover.csv").exists()
