@@ -1,0 +1,85 @@
+"""Per-stage throughput and peak memory of `reefmap process` on a video.
+
+Networks are the installed defaults, or (with --random-weights) randomly initialised networks of
+the given architecture: their outputs are meaningless but their cost is the real one.
+
+    python tools/bench.py ../shared/realdata/deepreefmap_video/reef_clip.mp4 --random-weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def random_weights(folder: Path, args) -> tuple[Path, Path]:
+    import torch
+
+    from reefmap.models.unet import DEFAULT_DECODER_CHANNELS
+    from reefmap.models.weights import build_model, depth_pose_card, save_weights, segmentation_card
+    from reefmap.taxonomy import default_taxonomy
+
+    torch.manual_seed(0)
+    training = {"data": "none: random initialisation, benchmark only"}
+    seg = segmentation_card(args.seg_encoder, default_taxonomy(), (args.seg_input_width, args.seg_input_width * 9 // 16),
+                            DEFAULT_DECODER_CHANNELS, training)
+    dp = depth_pose_card(args.depth_encoder, args.depth_encoder, (args.depth_input_width, args.depth_input_width * 9 // 16),
+                         (128, 64, 32, 16, 16), training, max_depth=1e3)
+    return (save_weights(build_model(seg), seg, folder / "seg.safetensors"),
+            save_weights(build_model(dp), dp, folder / "dp.safetensors"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("video")
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--end", default=None, help="end time (s or mm:ss)")
+    parser.add_argument("--width", type=int, default=640, help="processing width")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--seg-encoder", default="resnext50_32x4d")
+    parser.add_argument("--seg-input-width", type=int, default=512)
+    parser.add_argument("--depth-encoder", default="resnet18")
+    parser.add_argument("--depth-input-width", type=int, default=384)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    import reefmap
+
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = {}
+        if args.random_weights:
+            seg, dp = random_weights(Path(tmp), args)
+            weights = {"seg_weights": seg, "depth_weights": dp}
+        start = time.perf_counter()
+        result = reefmap.process(args.video, Path(tmp) / "run", fps=args.fps, end_s=args.end, width=args.width,
+                                 device=args.device, batch_size=args.batch_size, quiet=True, **weights)
+        wall_s = time.perf_counter() - start
+    summary = result.summary
+    frames = summary["frames_processed"]
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stages = summary["timings"]["stages"]
+    print(f"video {args.video}  frames {frames}  processing {summary['processing_size']}  device {summary['device']}")
+    print(f"{'stage':<14}{'seconds':>10}{'frames/s':>12}{'ms/frame':>12}")
+    for name, entry in stages.items():
+        rate = f"{frames / entry['seconds']:>12.2f}" if entry.get("items") else f"{'(once)':>12}"
+        print(f"{name:<14}{entry['seconds']:>10.2f}{rate}{1000 * entry['seconds'] / frames:>12.1f}")
+    print(f"{'end to end':<14}{wall_s:>10.2f}{frames / wall_s:>12.2f}{1000 * wall_s / frames:>12.1f}  (incl. model loading)")
+    print(f"peak RSS {peak_rss_mib:.0f} MiB")
+    if args.json:
+        args.json.write_text(json.dumps({"frames": frames, "wall_s": wall_s, "peak_rss_mib": peak_rss_mib,
+                                         "stages": stages, "settings": vars(args) | {"json": str(args.json)},
+                                         "device": summary["device"]}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
