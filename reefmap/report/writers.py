@@ -43,7 +43,10 @@ class StagedOutputs:
     def commit(self, last: str) -> list[Path]:
         names = sorted(p.name for p in self.staging.iterdir() if p.name != last) + [last]
         for name in names:
-            os.replace(self.staging / name, self.out_dir / name)
+            target = self.out_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(self.staging / name, target)
         self.staging.rmdir()
         return [self.out_dir / n for n in names]
 
@@ -82,3 +85,21 @@ def _json_default(value):
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+POSE_COLUMNS = ("frame", "time_s") + tuple(f"m{r}{c}" for r in range(4) for c in range(4))
+
+
+def write_poses_csv(times: np.ndarray, poses: np.ndarray, path: Path) -> None:
+    """One row per frame: index, time in seconds and the 4x4 camera-to-world matrix, row-major."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(POSE_COLUMNS)
+        for i, (t, pose) in enumerate(zip(times, poses)):
+            writer.writerow([i, f"{t:.6f}", *(f"{v:.9g}" for v in np.asarray(pose).ravel())])
+
+
+def read_poses_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) times and (N, 4, 4) camera-to-world poses from a file written by `write_poses_csv`."""
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return data[:, 1], data[:, 2:18].reshape(-1, 4, 4)

@@ -1,0 +1,88 @@
+"""Exact ground truth from the scene mesh: top-down class map over the filmed strip, cover, areas, rugosity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from reefmap.o3d import open3d
+from reefmap.report.cover import planar_cover
+from reefmap.synth.scene import Scene
+from reefmap.taxonomy import Taxonomy
+
+MIN_UPNESS = 0.1  # steepest surface counted in surface area: 1 / 0.1 = 10 x its footprint
+
+
+@dataclass
+class TopDownTruth:
+    """Orthographic view from above: per cell the class and slope of the highest surface, and what was filmed."""
+
+    labels: np.ndarray  # (H, W) int32 class id of the top surface
+    upness: np.ndarray  # (H, W) float32 |normal z| of the top surface
+    seen: np.ndarray  # (H, W) bool cells hit by at least one camera ray (closed over small gaps)
+    cell_m: float
+    origin_xy: tuple[float, float]
+
+    def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        col = np.floor((xy[:, 0] - self.origin_xy[0]) / self.cell_m).astype(np.int64)
+        row = np.floor((xy[:, 1] - self.origin_xy[1]) / self.cell_m).astype(np.int64)
+        return row, col
+
+
+def top_down_truth(scene: Scene, cloud_classes: np.ndarray, x_range, y_range, cell_m: float) -> TopDownTruth:
+    """Cast one vertical ray per cell onto the scene without classes dropped from maps (e.g. fish)."""
+    o3d = open3d()
+    keep = np.isin(scene.labels, cloud_classes)
+    raycaster = o3d.t.geometry.RaycastingScene()
+    raycaster.add_triangles(o3d.core.Tensor(scene.vertices.astype(np.float32)),
+                            o3d.core.Tensor(scene.triangles[keep].astype(np.uint32)))
+    labels_kept = scene.labels[keep]
+    xs = np.arange(x_range[0], x_range[1], cell_m) + cell_m / 2
+    ys = np.arange(y_range[0], y_range[1], cell_m) + cell_m / 2
+    gx, gy = np.meshgrid(xs, ys)
+    top = float(scene.vertices[:, 2].max()) + 1.0
+    rays = np.zeros((gx.size, 6), np.float32)
+    rays[:, 0], rays[:, 1], rays[:, 2], rays[:, 5] = gx.ravel(), gy.ravel(), top, -1.0
+    hits = raycaster.cast_rays(o3d.core.Tensor(rays))
+    hit = np.isfinite(hits["t_hit"].numpy())
+    ids = hits["primitive_ids"].numpy()
+    labels = np.where(hit, labels_kept[np.where(hit, ids, 0)], 0).reshape(gx.shape).astype(np.int32)
+    upness = np.abs(hits["primitive_normals"].numpy()[:, 2]).reshape(gx.shape).astype(np.float32)
+    return TopDownTruth(labels, upness, np.zeros(gx.shape, bool), cell_m, (x_range[0], y_range[0]))
+
+
+def mark_seen(truth: TopDownTruth, points_xy: np.ndarray) -> None:
+    """Mark the cells containing these filmed seabed points."""
+    row, col = truth.cell_of(points_xy)
+    inside = (row >= 0) & (row < truth.seen.shape[0]) & (col >= 0) & (col < truth.seen.shape[1])
+    truth.seen[row[inside], col[inside]] = True
+
+
+def close_seen(truth: TopDownTruth) -> None:
+    """Fill pinholes between neighbouring filmed rays (the ray spacing on the seabed exceeds a cell far away)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    truth.seen = cv2.morphologyEx(truth.seen.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+
+
+def truth_summary(truth: TopDownTruth, taxonomy: Taxonomy) -> dict:
+    """True planar cover, planar and 3D surface area per class, and rugosity over the filmed cells."""
+    labels = np.where(truth.seen, truth.labels, 0)
+    cover = planar_cover(labels, taxonomy)
+    cell_area = truth.cell_m ** 2
+    surface = np.where(labels > 0, cell_area / np.maximum(truth.upness, MIN_UPNESS), 0.0)
+    surface_by_class = np.bincount(labels.ravel(), weights=surface.ravel(), minlength=int(taxonomy.ids.max()) + 1)
+    planar_area = float((labels > 0).sum() * cell_area)
+    rows = []
+    for r in cover:
+        rows.append({"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
+                     "excluded": r.excluded, "planar_area_m2": r.cells * cell_area,
+                     "surface_area_m2": float(surface_by_class[r.class_id])})
+    return {
+        "cell_m": truth.cell_m,
+        "planar_area_m2": planar_area,
+        "surface_area_m2": float(surface.sum()),
+        "rugosity": float(surface.sum() / planar_area) if planar_area else None,
+        "cover": rows,
+    }
