@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from reefmap.api import ProcessResult, process
+from reefmap.api import ProcessResult, evaluate, process, synth
 
-__all__ = ["ProcessResult", "process", "__version__"]
+__all__ = ["ProcessResult", "evaluate", "process", "synth", "__version__"]

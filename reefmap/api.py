@@ -10,7 +10,7 @@ from reefmap.errors import UsageError
 from reefmap.pipeline import ProcessResult, run
 from reefmap.video import parse_time
 
-__all__ = ["ProcessResult", "process"]
+__all__ = ["ProcessResult", "evaluate", "process", "synth"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -27,3 +27,20 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
     if isinstance(videos, (str, Path)):
         videos = [videos]
     return run(list(videos), out_dir, ProcessConfig(**settings))
+
+
+def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:
+    """Render a synthetic reef transect and its ground truth into `out_dir` (fields of `SynthSettings`)."""
+    from reefmap.synth.dataset import SynthSettings, synthesize
+
+    unknown = set(settings) - set(SynthSettings.__dataclass_fields__)
+    if unknown:
+        raise UsageError(f"unknown synth setting(s) {sorted(unknown)}; known: {sorted(SynthSettings.__dataclass_fields__)}")
+    return synthesize(out_dir, SynthSettings(**settings), quiet=quiet)
+
+
+def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
+    """Compare a `process` run with a `synth` truth folder; also written as RUN_DIR/evaluation.json."""
+    from reefmap.evaluate import evaluate as run_evaluation
+
+    return run_evaluation(run_dir, truth_dir)

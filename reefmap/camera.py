@@ -192,8 +192,8 @@ class Undistorter:
             cy=float(new_K[1, 2]),
         )
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """(H, W, 3) uint8 distorted -> (H, W, 3) uint8 pinhole."""
+    def __call__(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """(H, W, ...) distorted image -> the same seen by the pinhole camera; INTER_NEAREST for labels and depth."""
         if self.map_x is None:
             return image
-        return cv2.remap(image, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cv2.remap(image, self.map_x, self.map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)

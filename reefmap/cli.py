@@ -44,6 +44,8 @@ def main():
               help="Voxel edge of the fused map, in map units.")
 @click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
               help="Ignore pixels farther than this from the camera, in map units.")
+@click.option("--oracle", type=click.Path(path_type=str),
+              help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")
 def process(videos, out, start, end, no_smoothing, width, **options):
     """Map a transect: VIDEOS are one file or GoPro chapters in recording order."""
@@ -59,6 +61,64 @@ def process(videos, out, start, end, no_smoothing, width, **options):
         for row in counted[:8]:
             click.echo(f"  {row.percent:6.2f} %  {row.name}")
         click.echo(f"outputs in {result.out_dir}")
+
+
+def _parse_size(ctx, param, value: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
+    return w, h
+
+
+@main.command()
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Folder for the video and its truth.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same reef and video.")
+@click.option("--scene", default="mixed", show_default=True,
+              help="Preset: mixed, sandy, dense-coral, rubble, fishy, turbid.")
+@click.option("--length-m", type=float, default=20.0, show_default=True, help="Transect tape length.")
+@click.option("--fps", type=float, default=10.0, show_default=True)
+@click.option("--size", default="640x360", show_default=True, callback=_parse_size, help="WIDTHxHEIGHT.")
+@click.option("--hfov", "hfov_deg", type=float, default=80.0, show_default=True, help="Horizontal field of view.")
+@click.option("--distortion", is_flag=True, help="Render through GoPro-like radial lens distortion.")
+@click.option("--nadir-deg", type=float, default=40.0, show_default=True, help="View tilt from straight down.")
+@click.option("--altitude-m", type=float, default=1.5, show_default=True, help="Mean camera height above the seabed.")
+@click.option("--speed", "speed_mps", type=float, default=0.3, show_default=True, help="Mean swimming speed, m/s.")
+@click.option("--turbidity", type=float, default=1.0, show_default=True, help="Scales water attenuation.")
+@click.option("--motion-blur", type=int, default=1, show_default=True, help="Sub-frames averaged per frame.")
+@click.option("-q", "--quiet", is_flag=True)
+def synth(out, quiet, **settings):
+    """Render a synthetic reef transect video with exact ground truth."""
+    from reefmap.api import synth as run_synth
+
+    manifest = run_synth(out, quiet=quiet, **settings)
+    if not quiet:
+        truth = manifest["truth"]
+        click.echo(f"{manifest['frames']} frames, path {manifest['path_length_m']:.2f} m, "
+                   f"rugosity {truth['rugosity']:.3f}; video and truth in {out}")
+        for row in sorted((r for r in truth["cover"] if r["percent_cover"]), key=lambda r: -r["percent_cover"])[:8]:
+            click.echo(f"  {row['percent_cover']:6.2f} %  {row['class_name']}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--truth", "truth_dir", type=click.Path(path_type=Path), required=True, help="The `reefmap synth` folder.")
+def evaluate(run_dir, truth_dir):
+    """Compare a processing run with synthetic ground truth; writes RUN_DIR/evaluation.json."""
+    from reefmap.api import evaluate as run_evaluate
+
+    r = run_evaluate(run_dir, truth_dir)
+    cover, traj, cloud, labels = r["cover"], r["trajectory"], r["cloud"], r["labels_3d"]
+    click.echo(f"cover error        max {cover['max_abs_error_pts']:.2f} pts, mean {cover['mean_abs_error_pts']:.2f} pts")
+    for name, row in sorted(cover["per_class"].items(), key=lambda kv: -abs(kv[1]["error_pts"]))[:8]:
+        click.echo(f"  {name:<30} run {row['run']:6.2f}  truth {row['truth']:6.2f}  error {row['error_pts']:+.2f}")
+    click.echo(f"trajectory         ATE {traj['ate_rmse_m']:.4f} m = {traj['ate_percent_of_path']:.3f} % of "
+               f"{traj['path_length_m']:.2f} m; scale error {traj['scale_error_percent']:.2f} %")
+    click.echo(f"cloud              accuracy (median) {cloud['accuracy_median_m'] * 100:.2f} cm, "
+               f"completeness {100 * (cloud['completeness'] or 0):.1f} % within {cloud['completeness_radius_m'] * 100:.0f} cm")
+    if labels["accuracy"] is not None:
+        click.echo(f"3D labels          accuracy {100 * labels['accuracy']:.1f} %, mIoU {100 * labels['miou']:.1f} %")
+    click.echo(f"written to {run_dir / 'evaluation.json'}")
 
 
 def run() -> None:

@@ -25,6 +25,7 @@ class ProcessConfig:
     max_depth: float = 8.0
     voxel_size: float = 0.02
     cell_size: float | None = None
+    oracle: str | None = None
     quiet: bool = False
 
     def to_dict(self) -> dict:

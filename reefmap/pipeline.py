@@ -8,7 +8,7 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -20,17 +20,18 @@ from reefmap.config import ProcessConfig
 from reefmap.errors import EmptyMapError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
 from reefmap.geometry.transforms import TrajectoryBuilder, transform_points
+from reefmap.oracle import TruthReader
 from reefmap.mapping.cloud import write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
-from reefmap.perception import DepthPoseEstimator, Perception, Segmenter, perceive, resolve_device, smooth_over_time
+from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
-from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_rgba_png
-from reefmap.taxonomy import Taxonomy
+from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_poses_csv, write_rgba_png
+from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.timing import StageTimer
-from reefmap.video import FrameSource
+from reefmap.video import Frame, FrameSource
 
-OUTPUT_FILES = ("cloud.ply", "cover.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json")
+OUTPUT_FILES = ("cloud.ply", "cover.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json")
 
 
 @dataclass
@@ -49,33 +50,54 @@ class ProcessResult:
 
 
 class FrameFuser:
-    """Back-projects each perceived frame with its chained pose into the voxel map."""
+    """Back-projects each labelled depth map with its camera pose into the voxel map."""
 
     def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig):
         w, h = source.size
         self.size = (max(1, w // config.fusion_stride), max(1, h // config.fusion_stride))
         self.K = scale_intrinsics(source.camera.K, source.size, self.size)
         self.max_depth = config.max_depth
-        self.class_ids = taxonomy.ids
-        self.dropped = np.isin(self.class_ids, taxonomy.ids_with_role("ignore_in_cloud"))
+        self.dropped = np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cloud"))
         self.map = VoxelMap(config.voxel_size, len(taxonomy))
-        self.trajectory = TrajectoryBuilder()
         self.poses: list[np.ndarray] = []
         self.times: list[float] = []
 
-    def add(self, item: Perception) -> None:
-        pose = self.trajectory.add(item.relative_pose)
+    def add(self, frame: Frame, channel: np.ndarray, confidence: np.ndarray, depth: np.ndarray, pose: np.ndarray) -> None:
+        """`channel` (h, w) class channels, `confidence` (h, w) vote weights, `depth` (h', w'), camera-to-world `pose`."""
         self.poses.append(pose)
-        self.times.append(item.frame.time_s)
-        channel = item.probabilities.argmax(axis=0).astype(np.uint8)
-        confidence = item.probabilities.max(axis=0)
+        self.times.append(frame.time_s)
         channel = cv2.resize(channel, self.size, interpolation=cv2.INTER_NEAREST)
         confidence = cv2.resize(confidence, self.size, interpolation=cv2.INTER_NEAREST)
-        depth = cv2.resize(item.depth, self.size, interpolation=cv2.INTER_LINEAR)
-        colours = cv2.resize(item.frame.image, self.size, interpolation=cv2.INTER_AREA)
+        depth = cv2.resize(depth, self.size, interpolation=cv2.INTER_NEAREST)
+        colours = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
         keep = (depth > 0) & (depth < self.max_depth) & ~self.dropped[channel]
         points = transform_points(pose, backproject(depth, self.K)[keep])
         self.map.add_frame(points, channel[keep], confidence[keep], colours[keep])
+
+
+LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
+
+
+def network_frames(source: FrameSource, segmenter: Segmenter, estimator: DepthPoseEstimator, config: ProcessConfig,
+                   timer: StageTimer) -> Iterator[LabelledFrame]:
+    """Labels from the segmenter (smoothed over time), depth and chained poses from the depth/pose networks."""
+    trajectory = TrajectoryBuilder()
+    for item in smooth_over_time(perceive(source, segmenter, estimator, config.batch_size, timer), config.smooth_labels):
+        channel = item.probabilities.argmax(axis=0).astype(np.uint8)
+        yield item.frame, channel, item.probabilities.max(axis=0), item.depth, trajectory.add(item.relative_pose)
+
+
+def oracle_frames(source: FrameSource, truth: TruthReader, taxonomy: Taxonomy, timer: StageTimer) -> Iterator[LabelledFrame]:
+    """True labels, depth and poses of a synthetic transect for each sampled frame."""
+    iterator = iter(source)
+    while True:
+        with timer.stage("decode"):
+            frame = next(iterator, None)
+        if frame is None:
+            return
+        with timer.stage("oracle", 1):
+            item = (frame, *truth.frame(frame, source, taxonomy.ids))
+        yield item
 
 
 def _load_networks(config: ProcessConfig, device: torch.device):
@@ -93,17 +115,24 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     timer = StageTimer()
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, config.camera, config.hfov_deg)
-    segmenter, estimator = _load_networks(config, device)
-    taxonomy = segmenter.taxonomy
+    truth = TruthReader(config.oracle) if config.oracle else None
+    camera = str(truth.camera_profile) if truth and config.camera == "auto" else config.camera
+    source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, camera, config.hfov_deg)
+    if truth:
+        segmenter = estimator = None
+        taxonomy = default_taxonomy()
+        frames = oracle_frames(source, truth, taxonomy, timer)
+    else:
+        segmenter, estimator = _load_networks(config, device)
+        taxonomy = segmenter.taxonomy
+        frames = network_frames(source, segmenter, estimator, config, timer)
     outputs = StagedOutputs(out_dir)
     try:
         fuser = FrameFuser(source, taxonomy, config)
-        stream = smooth_over_time(perceive(source, segmenter, estimator, config.batch_size, timer), config.smooth_labels)
         with tqdm(total=len(source), unit="frame", desc="mapping", disable=config.quiet, file=sys.stderr) as bar:
-            for item in stream:
+            for item in frames:
                 with timer.stage("fusion", 1):
-                    fuser.add(item)
+                    fuser.add(*item)
                 bar.update(1)
         if not fuser.poses:
             raise EmptyMapError(f"no frames were decoded between {source.start_s:g} s and {source.end_s:g} s; widen --start/--end")
@@ -117,16 +146,18 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         with timer.stage("cover"):
             camera_centres = np.stack([p[:3, 3] for p in fuser.poses])
             ground = fit_ground_frame(cloud.points, camera_centres)
-            cell_size = config.cell_size or 2.0 * config.voxel_size
-            grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size)
-            cover = planar_cover(grid.labels, taxonomy)
+            cell_size = config.cell_size or config.voxel_size
+            grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size,
+                                 top_band=config.voxel_size, max_id=int(taxonomy.ids.max()))
+            cover = planar_cover(grid.class_cells, taxonomy)
         with timer.stage("write"):
             write_ply(cloud, outputs.path("cloud.ply"))
             write_cover_csv(cover, outputs.path("cover.csv"))
+            write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
             valid = grid.labels > 0
             write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
             write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
-        summary = _summary(videos, source, config, segmenter, estimator, device, fuser, cloud, grid, cover, timer)
+        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, timer)
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
     except BaseException:
@@ -135,7 +166,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     return ProcessResult(Path(out_dir), cover, cloud, summary, files)
 
 
-def _summary(videos, source, config, segmenter, estimator, device, fuser, cloud, grid, cover, timer) -> dict:
+def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, timer) -> dict:
     """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
     frames = len(fuser.poses)
     total_s = sum(timer.seconds.values())
@@ -156,12 +187,13 @@ def _summary(videos, source, config, segmenter, estimator, device, fuser, cloud,
             name: {"path": str(w.weights.path.resolve()), "sha256": w.weights.sha256,
                    "card": {k: w.weights.card.get(k) for k in ("task", "architecture", "encoder", "depth_encoder",
                                                                 "pose_encoder", "input_size", "training")}}
-            for name, w in (("segmentation", segmenter), ("depth_pose", estimator))
+            for name, w in (("segmentation", segmenter), ("depth_pose", estimator)) if w is not None
         },
-        "taxonomy": segmenter.taxonomy.name,
+        "perception": "oracle (true depth, labels and poses)" if config.oracle else "networks",
+        "taxonomy": taxonomy.name,
         "versions": _versions(),
         "frames_processed": frames,
-        "units": "network depth units (relative; not metric)",
+        "units": "metres (oracle truth)" if config.oracle else "network depth units (relative; not metric)",
         "map": {"points": len(cloud), "voxel_size": config.voxel_size, "cell_size": grid.cell_size,
                 "ortho_size": [int(grid.labels.shape[1]), int(grid.labels.shape[0])],
                 "mapped_cells": int((grid.labels > 0).sum())},

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from reefmap.report.cover import fit_ground_frame, planar_cover, top_down_grid
+from reefmap.report.cover import cells_per_class, fit_ground_frame, planar_cover, top_down_grid
 from reefmap.taxonomy import default_taxonomy
 
 TAX = default_taxonomy()
@@ -15,7 +15,7 @@ def test_cover_of_hand_made_label_map():
     grid[2, :3] = BRANCHING  # 3 branching
     grid[2, 3:] = FISH  # 2 fish: excluded
     grid[3, :1] = RUBBLE  # 1 rubble
-    rows = {r.class_id: r for r in planar_cover(grid, TAX)}
+    rows = {r.class_id: r for r in planar_cover(cells_per_class(grid, TAX), TAX)}
     assert len(rows) == 39
     assert rows[SAND].percent == pytest.approx(100 * 10 / 14)
     assert rows[BRANCHING].percent == pytest.approx(100 * 3 / 14)
@@ -25,7 +25,7 @@ def test_cover_of_hand_made_label_map():
 
 
 def test_empty_map_has_zero_cover():
-    rows = planar_cover(np.zeros((3, 3), np.int32), TAX)
+    rows = planar_cover(cells_per_class(np.zeros((3, 3), np.int32), TAX), TAX)
     assert all(r.percent in (0.0, None) for r in rows)
 
 
@@ -33,9 +33,20 @@ def test_top_down_grid_keeps_highest_point_per_cell():
     local = np.array([[0.05, 0.05, 0.0], [0.06, 0.04, 0.3], [0.17, 0.05, 0.1], [0.17, 0.17, 0.0]])
     labels = np.array([SAND, BRANCHING, RUBBLE, 0])
     colours = np.array([[1, 1, 1], [2, 2, 2], [3, 3, 3], [4, 4, 4]], dtype=np.uint8)
-    grid = top_down_grid(local, labels, colours, cell_size=0.1)
+    grid = top_down_grid(local, labels, colours, cell_size=0.1, top_band=0.05, max_id=39)
     assert grid.labels.tolist() == [[BRANCHING, RUBBLE]]  # the unlabelled point adds no row
     assert grid.rgb[0, 0].tolist() == [2, 2, 2]
+    # sand 0.3 below the branch top is hidden: each cell goes wholly to its top class
+    assert grid.class_cells[BRANCHING] == 1.0 and grid.class_cells[RUBBLE] == 1.0 and grid.class_cells[SAND] == 0.0
+
+
+def test_thin_object_takes_its_share_of_a_cell():
+    # one cell: three sand points and one tape point 1 cm above them, within the 2 cm top band
+    local = np.array([[0.01, 0.01, 0.0], [0.02, 0.03, 0.0], [0.03, 0.02, 0.0], [0.02, 0.02, 0.01]])
+    labels = np.array([SAND, SAND, SAND, 15])
+    grid = top_down_grid(local, labels, np.zeros((4, 3), np.uint8), cell_size=0.04, top_band=0.02, max_id=39)
+    assert grid.labels.tolist() == [[15]]
+    assert grid.class_cells[15] == 0.25 and grid.class_cells[SAND] == 0.75
 
 
 def test_ground_frame_of_tilted_plane_points_to_cameras():

@@ -46,16 +46,24 @@ class TopDownGrid:
 
     labels: np.ndarray  # (H, W) int32 class id of the highest point per cell; 0 = empty
     rgb: np.ndarray  # (H, W, 3) uint8 colour of that point
+    class_cells: np.ndarray  # (max_id + 1,) float64 area per class id in cells, from each cell's top surface
     cell_size: float  # map units per cell
     origin_uv: tuple[float, float]  # (u, v) of the corner of cell (0, 0)
 
 
-def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, cell_size: float) -> TopDownGrid:
-    """Rasterise (N, 3) seabed-frame points: each cell shows its highest labelled point, as seen from above."""
+def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, cell_size: float,
+                  top_band: float, max_id: int) -> TopDownGrid:
+    """Rasterise (N, 3) seabed-frame points as seen from above.
+
+    Each cell shows its highest labelled point. For cover, the cell's area is shared among the labels of
+    its points within `top_band` of that highest point (its visible top surface), so a tape or a branch
+    narrower than a cell takes only its share of the cell.
+    """
     keep = labels != UNLABELLED
     local, labels, colours = local[keep], labels[keep], colours[keep]
     if len(local) == 0:
-        return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), cell_size, (0.0, 0.0))
+        empty = np.zeros((0, 0), np.int32)
+        return TopDownGrid(empty, np.zeros((0, 0, 3), np.uint8), np.zeros(max_id + 1), cell_size, (0.0, 0.0))
     u0, v0 = local[:, 0].min(), local[:, 1].min()
     col = np.floor((local[:, 0] - u0) / cell_size).astype(np.int64)
     row = np.floor((local[:, 1] - v0) / cell_size).astype(np.int64)
@@ -67,7 +75,13 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     rgb_grid = np.zeros((h * w, 3), dtype=np.uint8)
     label_grid[cell[first]] = labels[first]
     rgb_grid[cell[first]] = colours[first]
-    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), cell_size, (float(u0), float(v0)))
+    top = np.full(h * w, -np.inf)
+    top[cell[first]] = local[first, 2]
+    in_band = local[:, 2] >= top[cell] - top_band
+    band_count = np.bincount(cell[in_band], minlength=h * w)
+    share = 1.0 / band_count[cell[in_band]]
+    class_cells = np.bincount(labels[in_band], weights=share, minlength=max_id + 1)
+    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), class_cells, cell_size, (float(u0), float(v0)))
 
 
 @dataclass(frozen=True)
@@ -76,21 +90,25 @@ class CoverRow:
 
     class_id: int
     name: str
-    cells: int
+    cells: float
     percent: float | None
     excluded: bool
 
 
-def planar_cover(label_grid: np.ndarray, taxonomy: Taxonomy) -> list[CoverRow]:
-    """Per-class share of mapped cells, leaving out classes with the `ignore_in_cover` role."""
-    counts = np.bincount(label_grid.ravel(), minlength=int(taxonomy.ids.max()) + 1)
+def cells_per_class(label_grid: np.ndarray, taxonomy: Taxonomy) -> np.ndarray:
+    """(max_id + 1,) number of cells of each class id in a label raster."""
+    return np.bincount(label_grid.ravel(), minlength=int(taxonomy.ids.max()) + 1).astype(np.float64)
+
+
+def planar_cover(class_cells: np.ndarray, taxonomy: Taxonomy) -> list[CoverRow]:
+    """Per-class share of the mapped area (`class_cells` by class id), leaving out `ignore_in_cover` classes."""
     excluded = set(taxonomy.ids_with_role("ignore_in_cover").tolist())
-    counted_total = sum(int(counts[c.id]) for c in taxonomy.classes if c.id not in excluded)
+    counted_total = sum(float(class_cells[c.id]) for c in taxonomy.classes if c.id not in excluded)
     rows = []
     for c in taxonomy.classes:
         is_excluded = c.id in excluded
         percent = None
         if not is_excluded:
-            percent = 100.0 * counts[c.id] / counted_total if counted_total else 0.0
-        rows.append(CoverRow(c.id, c.name, int(counts[c.id]), percent, is_excluded))
+            percent = 100.0 * float(class_cells[c.id]) / counted_total if counted_total else 0.0
+        rows.append(CoverRow(c.id, c.name, float(class_cells[c.id]), percent, is_excluded))
     return rows

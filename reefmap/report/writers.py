@@ -61,7 +61,7 @@ def write_cover_csv(rows: list[CoverRow], path: Path) -> None:
         writer.writerow(COVER_COLUMNS)
         for r in rows:
             percent = "" if r.percent is None else f"{r.percent:.4f}"
-            writer.writerow([r.class_id, r.name, percent, r.cells, int(r.excluded)])
+            writer.writerow([r.class_id, r.name, percent, f"{r.cells:.2f}", int(r.excluded)])
 
 
 def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:

@@ -134,6 +134,8 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
         write_cover_csv([CoverRow(r["class_id"], r["class_name"], r["cells"], r["percent_cover"], r["excluded"])
                          for r in summary["cover"]], outputs.path("cover_true.csv"))
         write_mesh_ply(scene, outputs.path("mesh.ply"))
+        cv2.imwrite(str(outputs.path("truth_labels.png")), truth.labels.astype(np.uint8))
+        cv2.imwrite(str(outputs.path("truth_seen.png")), truth.seen.astype(np.uint8) * 255)
         cv2.imwrite(str(outputs.path("truth_ortho_labels.png")),
                     taxonomy.colour_lut()[np.where(truth.seen, truth.labels, 0)][::-1, :, ::-1])
         manifest = {
@@ -150,6 +152,9 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
             "depth_scale_m": DEPTH_SCALE,
             "labels": "labels/{:06d}.png",
             "mesh": "mesh.ply",
+            "truth_grid": {"labels": "truth_labels.png", "seen": "truth_seen.png", "cell_m": truth.cell_m,
+                           "origin_xy": list(truth.origin_xy),
+                           "layout": "row = y (left of the tape), column = x (along the tape), row 0 at the smallest y"},
             "tape_length_m": settings.length_m,
             "path_length_m": float(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()),
             "truth": summary,

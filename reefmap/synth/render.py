@@ -42,7 +42,7 @@ def pixel_rays(camera: CameraProfile) -> np.ndarray:
     pixels = np.stack([u.ravel(), v.ravel()], axis=1)[:, None, :]
     if camera.is_distorted:
         criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-9)
-        normalised = cv2.undistortPointsIter(pixels, camera.K, camera.dist_coeffs, None, None, criteria)[:, 0]
+        normalised = cv2.undistortPoints(pixels, camera.K, camera.dist_coeffs, criteria=criteria)[:, 0]
     else:
         normalised = (pixels[:, 0] - [camera.cx, camera.cy]) / [camera.fx, camera.fy]
     return np.concatenate([normalised, np.ones((len(normalised), 1))], axis=1).reshape(h, w, 3).astype(np.float32)

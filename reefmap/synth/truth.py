@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from reefmap.o3d import open3d
-from reefmap.report.cover import planar_cover
+from reefmap.report.cover import cells_per_class, planar_cover
 from reefmap.synth.scene import Scene
 from reefmap.taxonomy import Taxonomy
 
@@ -69,7 +69,7 @@ def close_seen(truth: TopDownTruth) -> None:
 def truth_summary(truth: TopDownTruth, taxonomy: Taxonomy) -> dict:
     """True planar cover, planar and 3D surface area per class, and rugosity over the filmed cells."""
     labels = np.where(truth.seen, truth.labels, 0)
-    cover = planar_cover(labels, taxonomy)
+    cover = planar_cover(cells_per_class(labels, taxonomy), taxonomy)
     cell_area = truth.cell_m ** 2
     surface = np.where(labels > 0, cell_area / np.maximum(truth.upness, MIN_UPNESS), 0.0)
     surface_by_class = np.bincount(labels.ravel(), weights=surface.ravel(), minlength=int(taxonomy.ids.max()) + 1)

@@ -1,0 +1,172 @@
+"""`reefmap evaluate`: compare a processing run with the ground truth of a synthetic transect."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reefmap.errors import UsageError
+from reefmap.mapping.cloud import read_ply
+from reefmap.o3d import open3d
+from reefmap.report.cover import planar_cover
+from reefmap.report.writers import read_poses_csv, write_json
+from reefmap.synth.dataset import FORMAT, read_mesh_ply
+from reefmap.taxonomy import default_taxonomy
+
+COMPLETENESS_RADIUS_M = 0.05
+
+
+def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity (s, R, t) minimising |target - (s R source + t)|² over (N, 3) point pairs (Umeyama 1991)."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    xs, xt = source - mu_s, target - mu_t
+    cov = xt.T @ xs / len(source)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(3)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[2, 2] = -1
+    R = u @ sign @ vt
+    var_s = (xs ** 2).sum() / len(source)
+    s = float(np.trace(np.diag(d) @ sign) / var_s) if with_scale and var_s > 0 else 1.0
+    return s, R, mu_t - s * R @ mu_s
+
+
+def _read_cover(path: Path) -> dict[int, float | None]:
+    with open(path) as f:
+        return {int(r["class_id"]): (float(r["percent_cover"]) if r["percent_cover"] else None) for r in csv.DictReader(f)}
+
+
+def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
+    """Cover error, trajectory error and scale, cloud accuracy/completeness and 3D label accuracy."""
+    run_dir, truth_dir = Path(run_dir), Path(truth_dir)
+    for folder, marker, what in ((run_dir, "summary.json", "a finished `reefmap process` run"),
+                                 (truth_dir, "truth.json", "a `reefmap synth` folder")):
+        if not (folder / marker).exists():
+            raise UsageError(f"{folder} is not {what} (no {marker}); check the path")
+    manifest = json.loads((truth_dir / "truth.json").read_text())
+    if manifest.get("format") != FORMAT or "truth_grid" not in manifest:
+        raise UsageError(f"{truth_dir} was written by another reefmap version; render it again with `reefmap synth`")
+    taxonomy = default_taxonomy()
+
+    run_times, run_poses = read_poses_csv(run_dir / "trajectory.csv")
+    true_times, true_poses = read_poses_csv(truth_dir / manifest["poses"])
+    index = np.clip(np.rint(run_times * manifest["fps"]).astype(int), 0, len(true_times) - 1)
+    est, ref = run_poses[:, :3, 3], true_poses[index, :3, 3]
+    path_length = float(np.linalg.norm(np.diff(ref, axis=0), axis=1).sum())
+    if len(est) >= 3 and np.ptp(est, axis=0).max() > 0:
+        s, R, t = umeyama(est, ref)
+    else:
+        s, R, t = 1.0, np.eye(3), ref.mean(0) - est.mean(0)
+    aligned = s * est @ R.T + t
+    ate = float(np.sqrt(np.mean(np.sum((aligned - ref) ** 2, axis=1))))
+
+    cloud = read_ply(run_dir / "cloud.ply")
+    points = (s * cloud.points.astype(np.float64) @ R.T + t).astype(np.float32)
+    grid = TruthGrid(truth_dir, manifest)
+    run_cover = _read_cover(run_dir / "cover.csv")
+    strip_cover = _read_cover(truth_dir / "cover_true.csv")
+    mapped_cover = {r.class_id: r.percent for r in planar_cover(grid.cells_under(points), taxonomy)}
+    per_class = {}
+    for c in taxonomy.classes:
+        mine, true, strip = run_cover.get(c.id), mapped_cover.get(c.id), strip_cover.get(c.id)
+        if mine is None or true is None or (mine == 0 and true == 0 and not strip):
+            continue
+        per_class[c.name] = {"run": round(mine, 4), "truth": round(true, 4), "error_pts": round(mine - true, 4),
+                             "truth_filmed_strip": round(strip, 4) if strip is not None else None}
+    errors = [abs(v["error_pts"]) for v in per_class.values()]
+
+    vertices, triangles, face_labels = read_mesh_ply(truth_dir / manifest["mesh"])
+    cloud_classes = np.array([c.id for c in taxonomy.classes if "ignore_in_cloud" not in c.roles])
+    keep = np.isin(face_labels, cloud_classes)
+    o3d = open3d()
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.core.Tensor(vertices.astype(np.float32)), o3d.core.Tensor(triangles[keep].astype(np.uint32)))
+    closest = scene.compute_closest_points(o3d.core.Tensor(points))
+    distance = np.linalg.norm(closest["points"].numpy() - points, axis=1)
+    true_point_labels = face_labels[keep][closest["primitive_ids"].numpy()]
+    label_eval = _label_scores(cloud.labels, true_point_labels, taxonomy)
+
+    sample = grid.seen_surface_points(scene)
+    completeness = None
+    if len(sample) and len(points):
+        tree_cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+        truth_cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(sample.astype(np.float64)))
+        gaps = np.asarray(truth_cloud.compute_point_cloud_distance(tree_cloud))
+        completeness = float((gaps < COMPLETENESS_RADIUS_M).mean())
+
+    result = {
+        "run": str(run_dir.resolve()),
+        "truth": str(truth_dir.resolve()),
+        "cover": {"per_class": per_class, "max_abs_error_pts": max(errors, default=0.0),
+                  "mean_abs_error_pts": float(np.mean(errors)) if errors else 0.0,
+                  "truth_region": "true top-down classes over the filmed cells that the run mapped"},
+        "trajectory": {"frames": len(est), "path_length_m": path_length, "ate_rmse_m": ate,
+                       "ate_percent_of_path": 100 * ate / path_length if path_length else None,
+                       "scale_run_to_truth": s, "scale_error_percent": 100 * abs(s - 1.0)},
+        "cloud": {"points": len(points), "accuracy_median_m": float(np.median(distance)) if len(distance) else None,
+                  "accuracy_p90_m": float(np.percentile(distance, 90)) if len(distance) else None,
+                  "completeness": completeness, "completeness_radius_m": COMPLETENESS_RADIUS_M},
+        "labels_3d": label_eval,
+        "not_measured": ["depth AbsRel (runs do not keep per-frame depth yet)"],
+    }
+    partial = run_dir / "evaluation.json.partial"
+    write_json(result, partial)
+    partial.replace(run_dir / "evaluation.json")
+    return result
+
+
+def _label_scores(predicted: np.ndarray, true: np.ndarray, taxonomy) -> dict:
+    """Point accuracy and mean IoU over classes present in the truth or the prediction."""
+    if len(true) == 0:
+        return {"accuracy": None, "miou": None, "iou": {}}
+    iou = {}
+    for c in taxonomy.classes:
+        p, t = predicted == c.id, true == c.id
+        union = int((p | t).sum())
+        if union:
+            iou[c.name] = float((p & t).sum() / union)
+    return {"accuracy": float((predicted == true).mean()), "miou": float(np.mean(list(iou.values()))), "iou": iou}
+
+
+class TruthGrid:
+    """The true top-down class raster of a synthetic transect and the cells its video filmed."""
+
+    def __init__(self, truth_dir: Path, manifest: dict):
+        info = manifest["truth_grid"]
+        self.labels = cv2.imread(str(truth_dir / info["labels"]), cv2.IMREAD_UNCHANGED).astype(np.int32)
+        self.seen = cv2.imread(str(truth_dir / info["seen"]), cv2.IMREAD_UNCHANGED) > 0
+        self.cell_m = float(info["cell_m"])
+        self.origin = np.array(info["origin_xy"], np.float64)
+
+    def _cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        col = np.floor((xy[:, 0] - self.origin[0]) / self.cell_m).astype(np.int64)
+        row = np.floor((xy[:, 1] - self.origin[1]) / self.cell_m).astype(np.int64)
+        inside = (row >= 0) & (row < self.labels.shape[0]) & (col >= 0) & (col < self.labels.shape[1])
+        return row[inside], col[inside], inside
+
+    def cells_under(self, points: np.ndarray) -> np.ndarray:
+        """(max_id + 1,) true cells per class over the filmed cells that hold a mapped point (gaps closed)."""
+        row, col, _ = self._cells(points[:, :2])
+        mapped = np.zeros(self.labels.shape, np.uint8)
+        mapped[row, col] = 1
+        size = 2 * int(np.ceil(0.03 / self.cell_m)) + 1
+        mapped = cv2.morphologyEx(mapped, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+        region = (mapped > 0) & self.seen
+        return np.bincount(self.labels[region], minlength=256).astype(np.float64)
+
+    def seen_surface_points(self, scene) -> np.ndarray:
+        """Points on the true top surface at the filmed cells (at most 200k)."""
+        o3d = open3d()
+        rows, cols = np.nonzero(self.seen)
+        step = max(1, len(rows) // 200_000)
+        x = self.origin[0] + (cols[::step] + 0.5) * self.cell_m
+        y = self.origin[1] + (rows[::step] + 0.5) * self.cell_m
+        rays = np.zeros((len(x), 6), np.float32)
+        rays[:, 0], rays[:, 1], rays[:, 2], rays[:, 5] = x, y, 100.0, -1.0
+        t = scene.cast_rays(o3d.core.Tensor(rays))["t_hit"].numpy()
+        hit = np.isfinite(t)
+        return np.stack([x[hit], y[hit], 100.0 - t[hit]], axis=1).astype(np.float32)
