@@ -135,3 +135,30 @@ def test_bad_input_gives_one_line_and_no_outputs(monkeypatch, capsys, tmp_path, 
     import re
     assert re.search(message, lines[0]), lines[0]
     assert not (out / "summary.json").exists() and not (out / "cover.csv").exists()
+
+
+def test_synth_then_oracle_then_evaluate_from_the_command_line(monkeypatch, capsys, tmp_path):
+    truth = tmp_path / "synth"
+    code, out, err = run_cli(monkeypatch, capsys, "synth", "--out", truth, "--length-m", "1.5", "--size", "256x144",
+                             "--fps", "4", "--seed", "3", "-q")
+    assert code == 0, err
+    assert (truth / "truth.json").exists() and (truth / "video.mp4").exists()
+    code, out, err = run_cli(monkeypatch, capsys, "process", truth / "video.mp4", "--fps", "4", "--oracle", truth,
+                             "--out", tmp_path / "run", "-q")
+    assert code == 0, err
+    code, out, err = run_cli(monkeypatch, capsys, "evaluate", tmp_path / "run", "--truth", truth)
+    assert code == 0, err
+    assert "cover error" in out and "ATE" in out and (tmp_path / "run" / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["synth", "--out", "X", "--scene", "moon"], "unknown scene"),
+    (["synth", "--out", "X", "--size", "big"], "WIDTHxHEIGHT"),
+    (["synth", "--out", "X", "--length-m", "0.1"], "between 1 and 200"),
+    (["process", "V", "--oracle", "NOWHERE"], "not a `reefmap synth` folder"),
+    (["evaluate", "NOWHERE", "--truth", "NOWHERE"], "not a finished"),
+])
+def test_synth_and_evaluate_bad_input(monkeypatch, capsys, tmp_path, video, args, message):
+    args = [str(tmp_path / a) if a in ("X", "NOWHERE") else str(video) if a == "V" else a for a in args]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

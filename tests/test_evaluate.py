@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from reefmap.errors import UsageError
+from reefmap.evaluate import evaluate, umeyama
+from reefmap.geometry.transforms import axis_angle_to_matrix
+
+
+def test_umeyama_recovers_a_known_similarity():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 3))
+    R = axis_angle_to_matrix(np.array([0.3, -0.2, 0.9]))
+    target = 2.5 * source @ R.T + [1.0, -2.0, 0.5]
+    s, R_est, t = umeyama(source, target)
+    assert s == pytest.approx(2.5)
+    np.testing.assert_allclose(R_est, R, atol=1e-9)
+    np.testing.assert_allclose(t, [1.0, -2.0, 0.5], atol=1e-9)
+
+
+def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, tmp_path):
+    """With true depth, labels and poses the fusion and cover code alone decide the error."""
+    import reefmap
+
+    run = tmp_path / "oracle"
+    result = reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True)
+    assert result.summary["perception"].startswith("oracle")
+    report = evaluate(run, synthetic_transect)
+    assert report["cover"]["max_abs_error_pts"] < 1.0
+    assert report["trajectory"]["ate_rmse_m"] < 1e-6 and report["trajectory"]["scale_error_percent"] < 1e-6
+    assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.9
+    assert report["labels_3d"]["accuracy"] > 0.95
+    assert json.loads((run / "evaluation.json").read_text())["cover"] == report["cover"]
+
+
+def test_evaluate_spots_a_wrong_trajectory(synthetic_transect, tmp_path):
+    import reefmap
+
+    run = tmp_path / "oracle"
+    reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True)
+    lines = (run / "trajectory.csv").read_text().splitlines()
+    rows = [line.split(",") for line in lines[1:]]
+    for k, row in enumerate(rows):  # bend the path sideways: 10 cm per frame squared
+        row[2 + 7] = str(float(row[2 + 7]) + 0.01 * k * k)
+    (run / "trajectory.csv").write_text("\n".join([lines[0]] + [",".join(r) for r in rows]) + "\n")
+    assert evaluate(run, synthetic_transect)["trajectory"]["ate_percent_of_path"] > 5.0
+
+
+def test_evaluate_refuses_folders_that_are_not_runs(tmp_path, synthetic_transect):
+    with pytest.raises(UsageError, match="not a finished"):
+        evaluate(tmp_path, synthetic_transect)
+    with pytest.raises(UsageError, match="no truth.json"):
+        reefmap_process_dir = tmp_path / "r"
+        reefmap_process_dir.mkdir()
+        (reefmap_process_dir / "summary.json").write_text("{}")
+        evaluate(reefmap_process_dir, tmp_path)
