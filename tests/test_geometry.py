@@ -52,3 +52,11 @@ def test_chain_of_known_motions():
     # after turning +90 deg about y the camera's forward axis (z) points along world +x
     np.testing.assert_allclose(poses[4][:3, 3], [0.5, 0.0, 1.0], atol=1e-12)
     np.testing.assert_allclose(transform_points(poses[4], np.array([[0.0, 0.0, 1.0]])), [[1.5, 0.0, 1.0]], atol=1e-12)
+
+
+def test_pose_vector_roundtrip():
+    from reefmap.geometry.transforms import matrix_to_pose_vector
+
+    for vec in ([0.1, -0.2, 0.3, 1.0, 2.0, -3.0], [0.0, 0.0, 0.0, 0.5, 0.0, 0.0], [1e-12, 0.0, 0.0, 0.0, 0.0, 0.1]):
+        vec = np.array(vec)
+        np.testing.assert_allclose(matrix_to_pose_vector(pose_vector_to_matrix(vec)), vec, atol=1e-9)

@@ -58,3 +58,18 @@ def chain_poses(relatives: list[np.ndarray]) -> np.ndarray:
     poses = [builder.add(None)]
     poses += [builder.add(T) for T in relatives]
     return np.stack(poses)
+
+
+def matrix_to_axis_angle(R: np.ndarray) -> np.ndarray:
+    """(3, 3) rotation matrix -> (3,) axis * angle in radians (inverse of `axis_angle_to_matrix`, angle < pi)."""
+    cos = np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0)
+    angle = float(np.arccos(cos))
+    if angle < 1e-9:
+        return np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / 2.0
+    axis = np.array([R[2, 1] - R[1, 2], R[0, 2] - R[2, 0], R[1, 0] - R[0, 1]]) / (2.0 * np.sin(angle))
+    return axis * angle
+
+
+def matrix_to_pose_vector(T: np.ndarray) -> np.ndarray:
+    """(4, 4) rigid transform -> (6,) [axis-angle rotation, translation]; inverse of `pose_vector_to_matrix`."""
+    return np.concatenate([matrix_to_axis_angle(T[:3, :3]), T[:3, 3]])

@@ -1,0 +1,1 @@
+"""Training: datasets, losses and loops for the segmentation and depth/pose networks."""

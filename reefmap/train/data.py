@@ -1,0 +1,88 @@
+"""Training data from `reefmap synth` folders: frames, class labels, depth and poses, held in memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reefmap.errors import UsageError
+from reefmap.report.writers import read_poses_csv
+
+
+@dataclass
+class Transect:
+    """One synthetic transect resized to `size`: (N, H, W, 3) uint8 RGB, (N, H, W) uint8 ids, (N, H, W) float16 m."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    depth: np.ndarray
+    poses: np.ndarray  # (N, 4, 4) camera-to-world
+    fps: float
+
+
+def load_transect(folder: str | Path, size: tuple[int, int]) -> Transect:
+    """Decode a synth folder's video and truth at (w, h) `size` (undistorted frames are not needed: pinhole truth)."""
+    folder = Path(folder)
+    manifest_path = folder / "truth.json"
+    if not manifest_path.exists():
+        raise UsageError(f"{folder} is not a `reefmap synth` folder (no truth.json); render one with `reefmap synth`")
+    manifest = json.loads(manifest_path.read_text())
+    _, poses = read_poses_csv(folder / manifest["poses"])
+    cap = cv2.VideoCapture(str(folder / manifest["video"]))
+    images, labels, depth = [], [], []
+    for i in range(manifest["frames"]):
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        images.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+        label = cv2.imread(str(folder / manifest["labels"].format(i)), cv2.IMREAD_UNCHANGED)
+        labels.append(cv2.resize(label, size, interpolation=cv2.INTER_NEAREST))
+        d = cv2.imread(str(folder / manifest["depth"].format(i)), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        depth.append(cv2.resize(d * manifest["depth_scale_m"], size, interpolation=cv2.INTER_NEAREST).astype(np.float16))
+    cap.release()
+    n = len(images)
+    return Transect(folder.name, np.stack(images), np.stack(labels), np.stack(depth), poses[:n], float(manifest["fps"]))
+
+
+def split_frames(transects: list[Transect], val_fraction: float, seed: int) -> tuple[list, list]:
+    """(transect, frame) pairs for training and validation; validation takes whole blocks of frames to limit leakage."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for t, tr in enumerate(transects):
+        n = len(tr.images)
+        block = max(1, n // 10)
+        val_blocks = set(rng.choice(10, size=max(1, int(round(10 * val_fraction))), replace=False).tolist()) if val_fraction else set()
+        for i in range(n):
+            (val if min(i // block, 9) in val_blocks else train).append((t, i))
+    return train, val
+
+
+def underwater_jitter(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Colour augmentation: brightness/contrast, per-channel gains (water colour) and a veil of blue-green haze."""
+    x = image.astype(np.float32) / 255.0
+    x = (x - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.12, 0.12)
+    x *= rng.uniform(0.75, 1.25, 3).astype(np.float32)
+    veil = np.array([rng.uniform(0.0, 0.2), rng.uniform(0.3, 0.6), rng.uniform(0.4, 0.8)], np.float32)
+    haze = rng.uniform(0.0, 0.3)
+    x = x * (1 - haze) + veil * haze
+    x += rng.normal(0, rng.uniform(0.0, 0.03), x.shape).astype(np.float32)
+    return np.clip(x * 255.0, 0, 255).astype(np.uint8)
+
+
+def random_crop(image: np.ndarray, labels: np.ndarray, crop: tuple[int, int], rng: np.random.Generator,
+                max_zoom: float = 1.4) -> tuple[np.ndarray, np.ndarray]:
+    """The same random zoom, (w, h) crop and horizontal flip for an image and its label map."""
+    h, w = labels.shape
+    zoom = rng.uniform(1.0, max_zoom)
+    cw, ch = min(w, int(round(crop[0] / zoom))), min(h, int(round(crop[1] / zoom)))
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    image = cv2.resize(image[y0:y0 + ch, x0:x0 + cw], crop, interpolation=cv2.INTER_AREA)
+    labels = cv2.resize(labels[y0:y0 + ch, x0:x0 + cw], crop, interpolation=cv2.INTER_NEAREST)
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1].copy(), labels[:, ::-1].copy()
+    return image, labels

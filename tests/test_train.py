@@ -1,0 +1,81 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_ENCODER
+from reefmap.errors import UsageError
+from reefmap.models.weights import load_weights
+from reefmap.models.depth import DepthPoseModel
+from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
+from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
+from reefmap.train.segmentation import SegmentationTraining, class_weights, train_segmentation
+
+
+def test_class_weights_favour_rare_classes():
+    lut = np.full(256, 3, np.int64)
+    lut[[5, 18, 22]] = [0, 1, 2]
+    labels = np.array([5] * 81 + [18] * 9 + [22] * 1 + [99] * 5)  # 99 is not a class: ignored
+    w = class_weights(labels, lut, 3).numpy()
+    assert w[2] > w[1] > w[0]
+    assert w[1] / w[0] == pytest.approx(3.0) and w.mean() == pytest.approx(1.0)
+
+
+def test_random_crop_keeps_image_and_labels_aligned():
+    rng = np.random.default_rng(0)
+    labels = np.zeros((90, 160), np.uint8)
+    labels[:, 80:] = 7
+    image = np.repeat((labels * 30)[..., None], 3, axis=2)
+    flipped = []
+    for _ in range(20):
+        im, lab = random_crop(image, labels, (64, 32), rng)
+        assert im.shape == (32, 64, 3) and lab.shape == (32, 64)
+        assert ((im[..., 0] > 100) == (lab == 7)).mean() > 0.96  # all but the blended boundary column
+        flipped.append(lab[0, 0] == 7)
+    assert any(flipped) and not all(flipped)
+
+
+def test_underwater_jitter_changes_colour_not_shape():
+    image = np.full((8, 8, 3), 128, np.uint8)
+    out = underwater_jitter(image, np.random.default_rng(1))
+    assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+
+
+def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_path):
+    out = tmp_path / "seg.safetensors"
+    lines = []
+    train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), encoder=TINY_ENCODER,
+                                            decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),
+                                            iterations=3, eval_every=2, batch_size=2, threads=1), log=lines.append)
+    loaded = load_weights(out, "segmentation")
+    assert loaded.card["training"]["iterations"] == 3 and len(loaded.card["training"]["history"]) == 2
+    assert 0.0 <= loaded.card["metrics"]["pixel_accuracy"] <= 1.0
+    assert out.with_suffix(".ckpt").exists() and "wrote" in lines[-1]
+    # resuming from the checkpoint continues the count instead of starting again
+    train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), encoder=TINY_ENCODER,
+                                            decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),
+                                            iterations=4, eval_every=2, batch_size=2, threads=1, resume=True),
+                       log=lines.append)
+    assert any("resumed" in line and "iteration 3" in line for line in lines)
+    assert json.loads(out.with_suffix(".json").read_text())["training"]["iterations"] == 4
+
+
+def test_depth_pose_training_learns_the_true_depth_scale(synthetic_transect, tmp_path):
+    out = tmp_path / "dp.safetensors"
+    train_depth_pose(DepthPoseTraining(data=[str(synthetic_transect)], out=str(out), depth_encoder=TINY_ENCODER,
+                                       pose_encoder=TINY_ENCODER, decoder_channels=(16, 16, 8, 8, 8), input_width=128,
+                                       iterations=40, eval_every=40, batch_size=4, lr=3e-3, threads=1),
+                     log=lambda m: None)
+    card = load_weights(out, "depth_pose").card
+    untrained = DepthPoseModel(TINY_ENCODER, TINY_ENCODER, 0.1, 20.0, (16, 16, 8, 8, 8))
+    transects = [load_transect(synthetic_transect, (128, 72))]
+    _, val = split_frames(transects, 0.1, 0)
+    pairs = [(t, i, i + 1) for t, i in val if (t, i + 1) in set(val)]
+    baseline = evaluate_depth_pose(untrained, transects, pairs, (128, 64), torch.device("cpu"))
+    assert card["metrics"]["depth_abs_rel"] < 0.8 * baseline["depth_abs_rel"]
+
+
+def test_training_without_data_is_refused():
+    with pytest.raises(UsageError, match="no training data"):
+        train_segmentation(SegmentationTraining(data=[], out="x.safetensors"))
