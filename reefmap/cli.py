@@ -135,19 +135,28 @@ def _training_log(path: Path | None):
     return log
 
 
+def _training_options(command):
+    """Options every trainer takes."""
+    for option in reversed([
+        click.argument("data", nargs=-1, required=True, type=click.Path(path_type=str)),
+        click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Weights file to write (.safetensors)."),
+        click.option("--input-width", type=int, default=320, show_default=True),
+        click.option("--iterations", type=int, default=2000, show_default=True),
+        click.option("--device", default="cpu", show_default=True),
+        click.option("--threads", type=int),
+        click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes."),
+        click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out."),
+        click.option("--log", "log_path", type=click.Path(path_type=Path), help="Also append progress lines here."),
+    ]):
+        command = option(command)
+    return command
+
+
 @train.command("segmentation")
-@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Weights file to write (.safetensors).")
+@_training_options
 @click.option("--encoder", default="mobilenetv3_large_100", show_default=True, help="Any timm encoder name.")
-@click.option("--input-width", type=int, default=320, show_default=True)
-@click.option("--iterations", type=int, default=2000, show_default=True)
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int)
-@click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes.")
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out.")
-@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Also append progress lines here.")
 def train_segmentation_command(data, out, log_path, **options):
     """Train the U-Net on DATA: `reefmap synth` folders."""
     from reefmap.train.segmentation import SegmentationTraining, train_segmentation
@@ -156,19 +165,11 @@ def train_segmentation_command(data, out, log_path, **options):
 
 
 @train.command("depth")
-@click.argument("data", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Weights file to write (.safetensors).")
+@_training_options
 @click.option("--depth-encoder", default="mobilenetv3_large_100", show_default=True)
 @click.option("--pose-encoder", default="mobilenetv3_large_100", show_default=True)
-@click.option("--input-width", type=int, default=320, show_default=True)
-@click.option("--iterations", type=int, default=2000, show_default=True)
 @click.option("--batch-size", type=int, default=6, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--device", default="cpu", show_default=True)
-@click.option("--threads", type=int)
-@click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes.")
-@click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out.")
-@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Also append progress lines here.")
 def train_depth_command(data, out, log_path, **options):
     """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)."""
     from reefmap.train.depth_pose import DepthPoseTraining, train_depth_pose

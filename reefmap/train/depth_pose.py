@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,9 +14,12 @@ import torch
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import invert_pose, matrix_to_pose_vector
 from reefmap.models.depth import POSE_SCALE, DepthPoseModel
-from reefmap.models.weights import IMAGENET_NORMALISATION, depth_pose_card, save_weights
+from reefmap.models.weights import depth_pose_card, save_weights
 from reefmap.perception import network_size
-from reefmap.train.data import load_transect, split_frames, underwater_jitter
+from reefmap.train.data import load_transect, normalise, split_frames, underwater_jitter
+from reefmap.train.loop import run_loop
+
+POSE_LOSS_WEIGHT = 0.1
 
 
 @dataclass
@@ -43,13 +45,6 @@ class DepthPoseTraining:
     resume: bool = False
 
 
-def _normalise(images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_NORMALISATION["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_NORMALISATION["std"]).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
 def _pairs(transects, frames) -> list[tuple[int, int, int]]:
     """(transect, i, i + 1) for consecutive frames both in `frames`."""
     members = set(frames)
@@ -70,7 +65,7 @@ def _batch(transects, items, size, rng, augment):
         curr.append(cv2.resize(b, size, interpolation=cv2.INTER_AREA))
         depth.append(cv2.resize(tr.depth[j].astype(np.float32), size, interpolation=cv2.INTER_NEAREST))
         motion.append(matrix_to_pose_vector(invert_pose(tr.poses[i]) @ tr.poses[j]))
-    return (_normalise(np.stack(prev)), _normalise(np.stack(curr)), torch.from_numpy(np.stack(depth)),
+    return (normalise(np.stack(prev)), normalise(np.stack(curr)), torch.from_numpy(np.stack(depth)),
             torch.tensor(np.stack(motion), dtype=torch.float32))
 
 
@@ -86,7 +81,6 @@ def _losses(model, prev, curr, depth, motion):
 def evaluate_depth_pose(model, transects, pairs, size, device) -> dict:
     """Depth AbsRel and delta<1.25, and relative-motion errors, on validation pairs."""
     abs_rel, delta, trans_err, rot_err = [], [], [], []
-    model.eval()
     with torch.inference_mode():
         for k in range(0, len(pairs), 8):
             prev, curr, depth, motion = _batch(transects, pairs[k:k + 8], size, None, augment=False)
@@ -99,7 +93,6 @@ def evaluate_depth_pose(model, transects, pairs, size, device) -> dict:
                 delta.append(float((torch.maximum(ratio, 1 / ratio) < 1.25).float().mean()))
             trans_err += (pose[:, 3:] - motion[:, 3:]).norm(dim=1).tolist()
             rot_err += (pose[:, :3] - motion[:, :3]).norm(dim=1).tolist()
-    model.train()
     return {"depth_abs_rel": float(np.mean(abs_rel)), "depth_delta_1.25": float(np.mean(delta)),
             "translation_error_m": float(np.mean(trans_err)), "rotation_error_deg": float(np.degrees(np.mean(rot_err)))}
 
@@ -109,7 +102,6 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
     if not settings.data:
         raise UsageError("no training data: pass one or more `reefmap synth` folders")
     torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = torch.device(settings.device)
@@ -121,49 +113,20 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
     log(f"loaded {len(transects)} transects: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
     model = DepthPoseModel(settings.depth_encoder, settings.pose_encoder, 0.1, settings.max_depth,
                            settings.decoder_channels).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
-    checkpoint = Path(settings.out).with_suffix(".ckpt")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    start_iteration, history = 0, []
-    if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        start_iteration, history = state["iteration"], state["history"]
-        rng = np.random.default_rng(settings.seed + start_iteration)
-        log(f"resumed from {checkpoint} at iteration {start_iteration}")
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.lr, total_steps=settings.iterations,
-                                                   pct_start=0.05, last_epoch=start_iteration - 1)
-    started = time.time()
-    model.train()
-    iteration = start_iteration
-    for iteration in range(start_iteration, settings.iterations):
+
+    def step(rng):
         items = [train_pairs[k] for k in rng.integers(0, len(train_pairs), settings.batch_size)]
         prev, curr, depth, motion = (x.to(device) for x in _batch(transects, items, size, rng, augment=True))
         depth_loss, pose_loss = _losses(model, prev, curr, depth, motion)
-        loss = depth_loss + 0.1 * pose_loss
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        done = iteration + 1
-        out_of_time = settings.time_limit_min and time.time() - started > 60 * settings.time_limit_min
-        if done % settings.eval_every == 0 or done == settings.iterations or out_of_time:
-            metrics = evaluate_depth_pose(model, transects, val_pairs, size, device)
-            history.append({"iteration": done, "depth_loss": depth_loss.item(), "pose_loss": pose_loss.item(),
-                            "minutes": round((time.time() - started) / 60, 2), **metrics})
-            log(json.dumps(history[-1]))
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), 
-                        "iteration": done, "history": history}, checkpoint)
-            if out_of_time:
-                log(f"time limit of {settings.time_limit_min} min reached at iteration {done}")
-                break
+        return {"depth_loss": depth_loss, "pose_loss": POSE_LOSS_WEIGHT * pose_loss}
+
+    loop = run_loop(model, settings, step, lambda: evaluate_depth_pose(model, transects, val_pairs, size, device), log)
     metrics = evaluate_depth_pose(model, transects, val_pairs, size, device)
     card = depth_pose_card(
         settings.depth_encoder, settings.pose_encoder, size, settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": "synthetic transects (reefmap synth), "
-                  "supervised by true depth (metres) and true relative motion", "iterations": iteration + 1,
-                  "settings": asdict(settings), "command": " ".join(sys.argv), "history": history},
+                  "supervised by true depth (metres) and true relative motion", "iterations": loop.iterations,
+                  "settings": asdict(settings), "command": " ".join(sys.argv), "history": loop.history},
         max_depth=settings.max_depth,
         metrics={"validation": "held-out blocks of the synthetic training transects", **metrics},
     )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -15,10 +13,11 @@ import torch.nn.functional as F
 
 from reefmap.errors import UsageError
 from reefmap.models.unet import build_unet
-from reefmap.models.weights import IMAGENET_NORMALISATION, save_weights, segmentation_card
+from reefmap.models.weights import save_weights, segmentation_card
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
-from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
+from reefmap.train.data import load_transect, normalise, random_crop, split_frames, underwater_jitter
+from reefmap.train.loop import run_loop
 
 
 @dataclass
@@ -41,14 +40,6 @@ class SegmentationTraining:
     threads: int | None = None
     time_limit_min: float | None = None
     resume: bool = False
-    extra: dict = field(default_factory=dict)
-
-
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_NORMALISATION["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_NORMALISATION["std"]).view(1, 3, 1, 1)
-    return (x - mean) / std
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -64,19 +55,17 @@ def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torc
 def evaluate_segmentation(model, transects, frames, lut, num_classes, device, input_width) -> dict:
     """Pixel accuracy and mean IoU (over classes present in the truth) on full validation frames."""
     confusion = np.zeros((num_classes, num_classes), np.int64)
-    model.eval()
     with torch.inference_mode():
         for t, i in frames:
             image, labels = transects[t].images[i], transects[t].labels[i]
             size = network_size((image.shape[1], image.shape[0]), input_width)
-            x = _to_tensor(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]).to(device)
+            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]).to(device)
             logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)
             pred = logits.argmax(1)[0].cpu().numpy()
             truth = lut[labels]
             valid = truth < num_classes
             confusion += np.bincount(truth[valid] * num_classes + pred[valid], minlength=num_classes ** 2).reshape(
                 num_classes, num_classes)
-    model.train()
     tp = np.diag(confusion).astype(np.float64)
     present = confusion.sum(1) > 0
     iou = tp / np.maximum(confusion.sum(0) + confusion.sum(1) - tp, 1)
@@ -90,7 +79,6 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     if not settings.data:
         raise UsageError("no training data: pass one or more `reefmap synth` folders")
     torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = torch.device(settings.device)
@@ -105,51 +93,26 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     weights = class_weights(np.concatenate([transects[t].labels[i].ravel() for t, i in train_frames[::5]]), lut,
                             num_classes).to(device)
     model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
-    checkpoint = Path(settings.out).with_suffix(".ckpt")
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    start_iteration, history = 0, []
-    if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        start_iteration, history = state["iteration"], state["history"]
-        rng = np.random.default_rng(settings.seed + start_iteration)
-        log(f"resumed from {checkpoint} at iteration {start_iteration}")
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.lr, total_steps=settings.iterations,
-                                                   pct_start=0.05, last_epoch=start_iteration - 1)
-    started = time.time()
-    model.train()
-    iteration = start_iteration
-    for iteration in range(start_iteration, settings.iterations):
+
+    def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
         crops = [random_crop(underwater_jitter(transects[t].images[i], rng), transects[t].labels[i], settings.crop, rng)
                  for t, i in batch]
-        x = _to_tensor(np.stack([c[0] for c in crops])).to(device)
+        x = normalise(np.stack([c[0] for c in crops])).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
-        loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=num_classes)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        done = iteration + 1
-        out_of_time = settings.time_limit_min and time.time() - started > 60 * settings.time_limit_min
-        if done % settings.eval_every == 0 or done == settings.iterations or out_of_time:
-            metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
-            history.append({"iteration": done, "loss": loss.item(), "minutes": round((time.time() - started) / 60, 2),
-                            **{k: metrics[k] for k in ("pixel_accuracy", "miou")}})
-            log(json.dumps(history[-1]))
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), 
-                        "iteration": done, "history": history}, checkpoint)
-            if out_of_time:
-                log(f"time limit of {settings.time_limit_min} min reached at iteration {done}")
-                break
+        return {"loss": F.cross_entropy(model(x), y, weight=weights, ignore_index=num_classes)}
+
+    def validate():
+        metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
+        return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
+
+    loop = run_loop(model, settings, step, validate, log)
     metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": "synthetic transects (reefmap synth)",
-                  "iterations": iteration + 1, "settings": asdict(settings) | {"data": [str(d) for d in settings.data]},
-                  "command": " ".join(sys.argv), "history": history},
+                  "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
+                  "history": loop.history},
         metrics={"validation": "held-out blocks of the synthetic training transects",
                  "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
                  "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}},
