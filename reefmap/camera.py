@@ -68,6 +68,21 @@ class CameraProfile:
             cy=(self.cy + 0.5) * sy - 0.5,
         )
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "CameraProfile":
+        """The inverse of `to_dict` (also reads the optional `match` list of shipped profiles)."""
+        return cls(
+            name=str(data["name"]),
+            image_size=(int(data["image_size"][0]), int(data["image_size"][1])),
+            fx=float(data["fx"]),
+            fy=float(data["fy"]),
+            cx=float(data["cx"]),
+            cy=float(data["cy"]),
+            model=str(data.get("model", "pinhole")),
+            distortion={k: float(v) for k, v in data.get("distortion", {}).items()},
+            match=tuple(data.get("match", ())),
+        )
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
@@ -96,17 +111,7 @@ def load_profile(path: str | Path) -> CameraProfile:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-        return CameraProfile(
-            name=str(data.get("name", path.stem)),
-            image_size=(int(data["image_size"][0]), int(data["image_size"][1])),
-            fx=float(data["fx"]),
-            fy=float(data["fy"]),
-            cx=float(data["cx"]),
-            cy=float(data["cy"]),
-            model=str(data.get("model", "pinhole")),
-            distortion={k: float(v) for k, v in data.get("distortion", {}).items()},
-            match=tuple(data.get("match", ())),
-        )
+        return CameraProfile.from_dict({"name": path.stem} | data)
     except OSError as exc:
         raise ReefmapError(f"cannot read camera profile {path}: {exc.strerror}") from None
     except (ValueError, KeyError, TypeError, IndexError) as exc:

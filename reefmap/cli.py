@@ -44,6 +44,7 @@ def main():
               help="Voxel edge of the fused map, in map units.")
 @click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
               help="Ignore pixels farther than this from the camera, in map units.")
+@click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")
 @click.option("--oracle", type=click.Path(path_type=str),
               help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")
@@ -118,6 +119,12 @@ def evaluate(run_dir, truth_dir):
                f"completeness {100 * (cloud['completeness'] or 0):.1f} % within {cloud['completeness_radius_m'] * 100:.0f} cm")
     if labels["accuracy"] is not None:
         click.echo(f"3D labels          accuracy {100 * labels['accuracy']:.1f} %, mIoU {100 * labels['miou']:.1f} %")
+    if r["depth"]:
+        d = r["depth"]
+        click.echo(f"depth ({d['frames']} frames) AbsRel {d['abs_rel']:.3f} (median-scaled {d['abs_rel_median_scaled']:.3f}), "
+                   f"delta<1.25 {100 * d['delta_1.25']:.1f} %")
+    else:
+        click.echo("depth              not measured: run `reefmap process --save-depth` to keep depth maps")
     click.echo(f"written to {run_dir / 'evaluation.json'}")
 
 

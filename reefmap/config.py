@@ -26,6 +26,7 @@ class ProcessConfig:
     voxel_size: float = 0.02
     cell_size: float | None = None
     oracle: str | None = None
+    save_depth: bool = False
     quiet: bool = False
 
     def to_dict(self) -> dict:

@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from reefmap.camera import CameraProfile, Undistorter
 from reefmap.errors import UsageError
 from reefmap.mapping.cloud import read_ply
 from reefmap.o3d import open3d
@@ -111,12 +112,49 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
                   "accuracy_p90_m": float(np.percentile(distance, 90)) if len(distance) else None,
                   "completeness": completeness, "completeness_radius_m": COMPLETENESS_RADIUS_M},
         "labels_3d": label_eval,
-        "not_measured": ["depth AbsRel (runs do not keep per-frame depth yet)"],
+        "depth": _depth_scores(run_dir, truth_dir, manifest, run_times, s),
     }
     partial = run_dir / "evaluation.json.partial"
     write_json(result, partial)
     partial.replace(run_dir / "evaluation.json")
     return result
+
+
+def _depth_scores(run_dir: Path, truth_dir: Path, manifest: dict, run_times: np.ndarray, scale: float,
+                  max_frames: int = 30) -> dict | None:
+    """Depth AbsRel and delta<1.25 on frames spread over the run (needs `process --save-depth`).
+
+    `abs_rel` uses the run's depth times the trajectory alignment scale (one scale for the whole run);
+    `abs_rel_median_scaled` rescales each frame by its median ratio, as monocular depth is usually judged.
+    """
+    summary = json.loads((run_dir / "summary.json").read_text())
+    info = summary.get("depth_maps")
+    if not info:
+        return None
+    native = CameraProfile.from_dict(summary["camera"]["native"])
+    truth_size = tuple(manifest["camera"]["image_size"])
+    undistort = Undistorter(native.scaled_to(*truth_size))
+    picks = np.unique(np.linspace(0, len(run_times) - 1, min(max_frames, len(run_times))).astype(int))
+    abs_rel, delta, median_abs_rel = [], [], []
+    for k in picks:
+        run = cv2.imread(str(run_dir / info["path"].format(k)), cv2.IMREAD_UNCHANGED).astype(np.float64) * info["scale"]
+        i = int(np.clip(round(run_times[k] * manifest["fps"]), 0, manifest["frames"] - 1))
+        true = cv2.imread(str(truth_dir / manifest["depth"].format(i)), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        true = undistort(true * manifest["depth_scale_m"], cv2.INTER_NEAREST)
+        true = cv2.resize(true, (run.shape[1], run.shape[0]), interpolation=cv2.INTER_NEAREST).astype(np.float64)
+        valid = (true > 0) & (run > 0)
+        if valid.sum() < 10:
+            continue
+        scaled, t = run[valid] * scale, true[valid]
+        abs_rel.append(np.mean(np.abs(scaled - t) / t))
+        ratio = np.maximum(scaled / t, t / scaled)
+        delta.append(np.mean(ratio < 1.25))
+        median_scaled = run[valid] * np.median(t / run[valid])
+        median_abs_rel.append(np.mean(np.abs(median_scaled - t) / t))
+    if not abs_rel:
+        return None
+    return {"frames": len(abs_rel), "abs_rel": float(np.mean(abs_rel)), "delta_1.25": float(np.mean(delta)),
+            "abs_rel_median_scaled": float(np.mean(median_abs_rel))}
 
 
 def _label_scores(predicted: np.ndarray, true: np.ndarray, taxonomy) -> dict:

@@ -49,10 +49,16 @@ class ProcessResult:
         return self.out_dir / "cloud.ply"
 
 
-class FrameFuser:
-    """Back-projects each labelled depth map with its camera pose into the voxel map."""
+DEPTH_MAP_SCALE = 0.001  # map units per step of the 16-bit depth PNGs written by --save-depth
 
-    def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig):
+
+class FrameFuser:
+    """Back-projects each labelled depth map with its camera pose into the voxel map.
+
+    With `depth_folder` set, each frame's depth at the fusion size is also kept as a 16-bit PNG.
+    """
+
+    def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig, depth_folder: Path | None = None):
         w, h = source.size
         self.size = (max(1, w // config.fusion_stride), max(1, h // config.fusion_stride))
         self.K = scale_intrinsics(source.camera.K, source.size, self.size)
@@ -61,6 +67,7 @@ class FrameFuser:
         self.map = VoxelMap(config.voxel_size, len(taxonomy))
         self.poses: list[np.ndarray] = []
         self.times: list[float] = []
+        self.depth_folder = depth_folder
 
     def add(self, frame: Frame, channel: np.ndarray, confidence: np.ndarray, depth: np.ndarray, pose: np.ndarray) -> None:
         """`channel` (h, w) class channels, `confidence` (h, w) vote weights, `depth` (h', w'), camera-to-world `pose`."""
@@ -69,6 +76,9 @@ class FrameFuser:
         channel = cv2.resize(channel, self.size, interpolation=cv2.INTER_NEAREST)
         confidence = cv2.resize(confidence, self.size, interpolation=cv2.INTER_NEAREST)
         depth = cv2.resize(depth, self.size, interpolation=cv2.INTER_NEAREST)
+        if self.depth_folder is not None:
+            steps = np.clip(np.rint(np.nan_to_num(depth) / DEPTH_MAP_SCALE), 0, 65535).astype(np.uint16)
+            cv2.imwrite(str(self.depth_folder / f"{len(self.poses) - 1:06d}.png"), steps)
         colours = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
         keep = (depth > 0) & (depth < self.max_depth) & ~self.dropped[channel]
         points = transform_points(pose, backproject(depth, self.K)[keep])
@@ -128,7 +138,11 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         frames = network_frames(source, segmenter, estimator, config, timer)
     outputs = StagedOutputs(out_dir)
     try:
-        fuser = FrameFuser(source, taxonomy, config)
+        depth_folder = None
+        if config.save_depth:
+            depth_folder = outputs.path("depth")
+            depth_folder.mkdir()
+        fuser = FrameFuser(source, taxonomy, config, depth_folder)
         with tqdm(total=len(source), unit="frame", desc="mapping", disable=config.quiet, file=sys.stderr) as bar:
             for item in frames:
                 with timer.stage("fusion", 1):
@@ -202,7 +216,9 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "cover": [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
                    "excluded": r.excluded} for r in cover],
         "excluded_classes": [r.name for r in cover if r.excluded],
-        "outputs": list(OUTPUT_FILES),
+        "outputs": list(OUTPUT_FILES) + (["depth/"] if config.save_depth else []),
+        "depth_maps": {"path": "depth/{:06d}.png", "scale": DEPTH_MAP_SCALE, "size": list(fuser.size),
+                       "frames": "row N of trajectory.csv"} if config.save_depth else None,
     }
 
 

@@ -24,9 +24,11 @@ def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, tmp_p
     import reefmap
 
     run = tmp_path / "oracle"
-    result = reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True)
+    result = reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True,
+                             save_depth=True)
     assert result.summary["perception"].startswith("oracle")
     report = evaluate(run, synthetic_transect)
+    assert report["depth"]["abs_rel"] < 0.005 and report["depth"]["delta_1.25"] > 0.99
     assert report["cover"]["max_abs_error_pts"] < 1.0
     assert report["trajectory"]["ate_rmse_m"] < 1e-6 and report["trajectory"]["scale_error_percent"] < 1e-6
     assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.9
@@ -55,3 +57,18 @@ def test_evaluate_refuses_folders_that_are_not_runs(tmp_path, synthetic_transect
         reefmap_process_dir.mkdir()
         (reefmap_process_dir / "summary.json").write_text("{}")
         evaluate(reefmap_process_dir, tmp_path)
+
+
+def test_depth_scores_separate_scale_from_shape(synthetic_transect, tmp_path):
+    import cv2
+    import reefmap
+
+    run = tmp_path / "oracle"
+    reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True,
+                    save_depth=True)
+    for png in (run / "depth").glob("*.png"):  # every depth map 20 % too far: a scale error only
+        depth = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(png), np.clip(depth.astype(np.float64) * 1.2, 0, 65535).astype(np.uint16))
+    scores = evaluate(run, synthetic_transect)["depth"]
+    assert scores["abs_rel"] == pytest.approx(0.2, abs=0.01)
+    assert scores["abs_rel_median_scaled"] < 0.01
