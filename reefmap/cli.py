@@ -184,6 +184,57 @@ def train_depth_command(data, out, log_path, **options):
     train_depth_pose(DepthPoseTraining(data=list(data), out=out, **options), log=_training_log(log_path))
 
 
+@main.group()
+def weights():
+    """See, inspect and install model weights."""
+
+
+@weights.command("list")
+def weights_list():
+    """Weights found in the search folders; * marks the default of each task."""
+    from reefmap.models.install import installed_weights
+    from reefmap.models.weights import weights_dirs
+
+    click.echo("search order: " + ", ".join(str(d) for d in weights_dirs()))
+    found = installed_weights()
+    if not found:
+        click.echo("no weights installed: see `reefmap weights install --help` or `reefmap train --help`")
+    for w in found:
+        card = w.card
+        model = card.get("encoder") or f"{card.get('depth_encoder')} / {card.get('pose_encoder')}"
+        data = (card.get("training") or {}).get("kind", "unknown data")
+        click.echo(f"{'*' if w.is_default else ' '} {card.get('task', '?'):<12} {model:<40} {w.path}  ({data})")
+
+
+@weights.command("show")
+@click.argument("path", type=click.Path(path_type=Path))
+def weights_show(path):
+    """The card of a weights file and its SHA-256 (training history left out)."""
+    import json as json_module
+
+    from reefmap.models.weights import card_path, sha256_file
+    from reefmap.errors import WeightsError
+
+    if not path.exists() or not card_path(path).exists():
+        raise WeightsError(f"{path} or its card {card_path(path).name} is missing; see `reefmap weights list`")
+    card = json_module.loads(card_path(path).read_text())
+    card.get("training", {}).pop("history", None)
+    card.pop("taxonomy", None)
+    click.echo(json_module.dumps(card, indent=1))
+    click.echo(f"sha256 {sha256_file(path)}  ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@weights.command("install")
+@click.argument("source")
+@click.option("--sha256", help="Refuse the file unless its SHA-256 is this.")
+@click.option("--name", help="Install under this name instead of replacing the task's default.")
+def weights_install(source, sha256, name):
+    """Install SOURCE (a .safetensors path or URL; its .json card is fetched beside it)."""
+    from reefmap.models.install import install_weights
+
+    click.echo(f"installed {install_weights(source, sha256, name)}")
+
+
 def run() -> None:
     """Console entry point: user errors become one line on stderr and exit 1 (runtime) or 2 (usage)."""
     warnings.showwarning = lambda message, *args, **kwargs: print(f"reefmap: warning: {message}", file=sys.stderr)

@@ -48,14 +48,19 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _data_home_weights() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "reefmap" / "weights"
+
+
+def user_weights_dir() -> Path:
+    """Where `reefmap weights install` puts files: $REEFMAP_WEIGHTS, else ~/.local/share/reefmap/weights."""
+    return Path(os.environ["REEFMAP_WEIGHTS"]) if os.environ.get("REEFMAP_WEIGHTS") else _data_home_weights()
+
+
 def weights_dirs() -> list[Path]:
     """Folders searched for default weights, first match wins: $REEFMAP_WEIGHTS, the user's, the repository's."""
-    dirs = []
-    if os.environ.get("REEFMAP_WEIGHTS"):
-        dirs.append(Path(os.environ["REEFMAP_WEIGHTS"]))
-    dirs.append(Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "reefmap" / "weights")
-    dirs.append(Path(__file__).resolve().parents[2] / "weights")
-    return dirs
+    dirs = [user_weights_dir(), _data_home_weights(), Path(__file__).resolve().parents[2] / "weights"]
+    return list(dict.fromkeys(dirs))
 
 
 def default_weights(task: str) -> Path:
@@ -95,6 +100,7 @@ def save_weights(model: nn.Module, card: dict, path: str | Path) -> Path:
     tmp = path.with_name(path.name + ".partial")
     save_file(tensors, str(tmp), metadata={"format": FORMAT, "task": card["task"]})
     os.replace(tmp, path)
+    card["sha256"] = sha256_file(path)
     tmp_card = path.with_name(path.name + ".json.partial")
     tmp_card.write_text(json.dumps(card, indent=1) + "\n")
     os.replace(tmp_card, card_path(path))
@@ -125,6 +131,10 @@ def load_weights(path: str | Path, task: str, device: torch.device | str = "cpu"
     if not path.exists():
         raise WeightsError(f"weights file not found: {path}; check {OPTION_FOR_TASK[task]}")
     card = read_card(path, task)
+    digest = sha256_file(path)
+    if card.get("sha256") not in (None, digest):
+        raise WeightsError(f"{path} does not match the SHA-256 in its card: the file is damaged or not the one the card "
+                           "describes; re-download or re-train it")
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -145,7 +155,7 @@ def load_weights(path: str | Path, task: str, device: torch.device | str = "cpu"
         )
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
     model.eval().to(device)
-    return LoadedWeights(model=model, card=card, path=path, sha256=sha256_file(path))
+    return LoadedWeights(model=model, card=card, path=path, sha256=digest)
 
 
 def _describe(card: dict) -> str:
