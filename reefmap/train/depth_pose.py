@@ -80,7 +80,7 @@ def _losses(model, prev, curr, depth, motion):
 
 def evaluate_depth_pose(model, transects, pairs, size, device) -> dict:
     """Depth AbsRel and delta<1.25, and relative-motion errors, on validation pairs."""
-    abs_rel, delta, trans_err, rot_err = [], [], [], []
+    abs_rel, median_abs_rel, delta, trans_err, rot_err = [], [], [], [], []
     with torch.inference_mode():
         for k in range(0, len(pairs), 8):
             prev, curr, depth, motion = _batch(transects, pairs[k:k + 8], size, None, augment=False)
@@ -90,10 +90,13 @@ def evaluate_depth_pose(model, transects, pairs, size, device) -> dict:
                 valid = d > 0
                 ratio = p[valid] / d[valid]
                 abs_rel.append(float(((p[valid] - d[valid]).abs() / d[valid]).mean()))
+                rescaled = p[valid] * (d[valid] / p[valid]).median()
+                median_abs_rel.append(float(((rescaled - d[valid]).abs() / d[valid]).mean()))
                 delta.append(float((torch.maximum(ratio, 1 / ratio) < 1.25).float().mean()))
             trans_err += (pose[:, 3:] - motion[:, 3:]).norm(dim=1).tolist()
             rot_err += (pose[:, :3] - motion[:, :3]).norm(dim=1).tolist()
-    return {"depth_abs_rel": float(np.mean(abs_rel)), "depth_delta_1.25": float(np.mean(delta)),
+    return {"depth_abs_rel": float(np.mean(abs_rel)), "depth_abs_rel_median_scaled": float(np.mean(median_abs_rel)),
+            "depth_delta_1.25": float(np.mean(delta)),
             "translation_error_m": float(np.mean(trans_err)), "rotation_error_deg": float(np.degrees(np.mean(rot_err)))}
 
 
