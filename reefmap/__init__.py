@@ -2,6 +2,13 @@
 
 __version__ = "0.1.0"
 
-from reefmap.api import ProcessResult, evaluate, process, synth
-
 __all__ = ["ProcessResult", "evaluate", "process", "synth", "__version__"]
+
+
+def __getattr__(name: str):
+    """The API is imported on first use, so `reefmap --help` and argument errors answer without loading torch."""
+    if name in ("ProcessResult", "evaluate", "process", "synth"):
+        from reefmap import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'reefmap' has no attribute {name!r}")
