@@ -207,7 +207,7 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "taxonomy": taxonomy.name,
         "versions": _versions(),
         "frames_processed": frames,
-        "units": "metres (oracle truth)" if config.oracle else "network depth units (relative; not metric)",
+        "units": _units(config, estimator),
         "map": {"points": len(cloud), "voxel_size": config.voxel_size, "cell_size": grid.cell_size,
                 "ortho_size": [int(grid.labels.shape[1]), int(grid.labels.shape[0])],
                 "mapped_cells": int((grid.labels > 0).sum())},
@@ -220,6 +220,14 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "depth_maps": {"path": "depth/{:06d}.png", "scale": DEPTH_MAP_SCALE, "size": list(fuser.size),
                        "frames": "row N of trajectory.csv"} if config.save_depth else None,
     }
+
+
+def _units(config: ProcessConfig, estimator: DepthPoseEstimator | None) -> str:
+    if config.oracle:
+        return "metres (oracle truth)"
+    if estimator.weights.card.get("depth_units") == "metres":
+        return "metres as estimated by the depth network (trained with metric depth; no scale reference used)"
+    return "relative units of the depth network (not metric)"
 
 
 def _versions() -> dict:

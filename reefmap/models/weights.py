@@ -185,8 +185,8 @@ def segmentation_card(encoder: str, taxonomy: Taxonomy, input_size: tuple[int, i
 
 def depth_pose_card(depth_encoder: str, pose_encoder: str, input_size: tuple[int, int],
                     decoder_channels: tuple[int, ...], training: dict, min_depth: float = 0.1,
-                    max_depth: float = 30.0, metrics: dict | None = None) -> dict:
-    """Card for the depth + pose pair; depth in metres when `training` used metric supervision."""
+                    max_depth: float = 30.0, metrics: dict | None = None, depth_units: str = "relative") -> dict:
+    """Card for the depth + pose pair; `depth_units` is "metres" when training had metric supervision."""
     return {
         "task": "depth_pose",
         "architecture": "monodepth_unet+posenet",
@@ -196,6 +196,7 @@ def depth_pose_card(depth_encoder: str, pose_encoder: str, input_size: tuple[int
         "input_size": list(input_size),
         "min_depth": min_depth,
         "max_depth": max_depth,
+        "depth_units": depth_units,
         "normalisation": IMAGENET_NORMALISATION,
         "training": training,
         "metrics": metrics or {},

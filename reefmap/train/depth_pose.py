@@ -130,7 +130,7 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
         training={"data": [Path(d).name for d in settings.data], "kind": "synthetic transects (reefmap synth), "
                   "supervised by true depth (metres) and true relative motion", "iterations": loop.iterations,
                   "settings": asdict(settings), "command": " ".join(sys.argv), "history": loop.history},
-        max_depth=settings.max_depth,
+        max_depth=settings.max_depth, depth_units="metres",
         metrics={"validation": "held-out blocks of the synthetic training transects", **metrics},
     )
     path = save_weights(model, card, settings.out)
