@@ -177,11 +177,17 @@ def train_segmentation_command(data, out, log_path, **options):
 @click.option("--pose-encoder", default="mobilenetv3_large_100", show_default=True)
 @click.option("--batch-size", type=int, default=6, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--video-fps", type=float, default=10.0, show_default=True, help="Sampling rate of video DATA.")
+@click.option("--init", type=click.Path(path_type=str), help="Start from these depth/pose weights (fine-tuning).")
 def train_depth_command(data, out, log_path, **options):
-    """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)."""
+    """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)
+    and/or dive videos (self-supervised by view synthesis)."""
+    from reefmap.train.data import is_synth_folder
     from reefmap.train.depth_pose import DepthPoseTraining, train_depth_pose
 
-    train_depth_pose(DepthPoseTraining(data=list(data), out=out, **options), log=_training_log(log_path))
+    folders = [d for d in data if is_synth_folder(d)]
+    videos = [d for d in data if not is_synth_folder(d)]
+    train_depth_pose(DepthPoseTraining(data=folders, videos=videos, out=out, **options), log=_training_log(log_path))
 
 
 @main.group()

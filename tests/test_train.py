@@ -79,3 +79,14 @@ def test_depth_pose_training_learns_the_true_depth_scale(synthetic_transect, tmp
 def test_training_without_data_is_refused():
     with pytest.raises(UsageError, match="no training data"):
         train_segmentation(SegmentationTraining(data=[], out="x.safetensors"))
+
+
+def test_self_supervised_fine_tuning_on_a_real_clip(real_clip, tiny_weights, tmp_path):
+    out = tmp_path / "dp_real.safetensors"
+    train_depth_pose(DepthPoseTraining(data=[], videos=[str(real_clip)], out=str(out), init=str(tiny_weights["depth_pose"]),
+                                       input_width=128, video_fps=4.0, iterations=2, eval_every=2, batch_size=2,
+                                       threads=1), log=lambda m: None)
+    card = load_weights(out, "depth_pose").card
+    assert "self-supervised" in card["training"]["kind"] and card["depth_units"] == "relative"
+    assert card["training"]["initialised_from"] == str(tiny_weights["depth_pose"])
+    assert card["training"]["history"][-1]["photometric_loss"] > 0

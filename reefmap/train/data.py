@@ -96,3 +96,30 @@ def normalise(images: np.ndarray) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_NORMALISATION["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_NORMALISATION["std"]).view(1, 3, 1, 1)
     return (x - mean) / std
+
+
+@dataclass
+class VideoClip:
+    """Frames of a real video for self-supervised training: (N, h, w, 3) uint8 at network size and K (3, 3) for it."""
+
+    name: str
+    images: np.ndarray
+    K: np.ndarray
+
+
+def load_video_clip(path: str | Path, input_width: int, fps: float) -> VideoClip:
+    """Sample, undistort and resize a video (camera profile chosen as `reefmap process` does)."""
+    from reefmap.geometry.backproject import scale_intrinsics
+    from reefmap.perception import network_size
+    from reefmap.video import FrameSource
+
+    source = FrameSource([path], fps=fps, width=input_width)
+    size = network_size(source.size, input_width)
+    images = np.stack([cv2.resize(f.image, size, interpolation=cv2.INTER_AREA) for f in source])
+    if len(images) < 3:
+        raise UsageError(f"{path} gives {len(images)} frames at {fps:g} fps; self-supervised training needs at least 3")
+    return VideoClip(Path(path).name, images, scale_intrinsics(source.camera.K, source.size, size))
+
+
+def is_synth_folder(path: str | Path) -> bool:
+    return (Path(path) / "truth.json").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -14,9 +14,10 @@ import torch
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import invert_pose, matrix_to_pose_vector
 from reefmap.models.depth import POSE_SCALE, DepthPoseModel
-from reefmap.models.weights import depth_pose_card, save_weights
+from reefmap.models.weights import depth_pose_card, load_weights, save_weights
 from reefmap.perception import network_size
-from reefmap.train.data import load_transect, normalise, split_frames, underwater_jitter
+from reefmap.train.data import load_transect, load_video_clip, normalise, split_frames, underwater_jitter
+from reefmap.train.photometric import axis_angle_to_matrix, smoothness, view_synthesis_loss
 from reefmap.train.loop import run_loop
 
 POSE_LOSS_WEIGHT = 0.1
@@ -43,6 +44,10 @@ class DepthPoseTraining:
     threads: int | None = None
     time_limit_min: float | None = None
     resume: bool = False
+    videos: list[str] = field(default_factory=list)
+    video_fps: float = 10.0
+    init: str | None = None
+    smoothness_weight: float = 1e-3
 
 
 def _pairs(transects, frames) -> list[tuple[int, int, int]]:
@@ -100,10 +105,29 @@ def evaluate_depth_pose(model, transects, pairs, size, device) -> dict:
             "translation_error_m": float(np.mean(trans_err)), "rotation_error_deg": float(np.degrees(np.mean(rot_err)))}
 
 
+def _self_supervised_loss(model, clips, rng, batch_size, smoothness_weight, device) -> torch.Tensor:
+    """View synthesis of frame i from i-1 and i+1 of real videos, plus edge-aware disparity smoothness."""
+    picks = [(c, int(rng.integers(1, len(clips[c].images) - 1))) for c in rng.integers(0, len(clips), batch_size)]
+    losses = []
+    for c in sorted({c for c, _ in picks}):
+        idx = [i for cc, i in picks if cc == c]
+        frames = clips[c].images
+        prev, curr, nxt = (normalise(frames[[i + o for i in idx]]).to(device) for o in (-1, 0, 1))
+        raw = [torch.from_numpy(frames[[i + o for i in idx]]).permute(0, 3, 1, 2).float().div(255).to(device)
+               for o in (-1, 0, 1)]
+        disparity = model.depth.disparity(curr)
+        T_prev_curr = axis_angle_to_matrix(model.pose(torch.cat([prev, curr], 1)))
+        T_next_curr = torch.linalg.inv(axis_angle_to_matrix(model.pose(torch.cat([curr, nxt], 1))))
+        K = torch.tensor(clips[c].K, dtype=torch.float32, device=device)
+        loss = view_synthesis_loss(raw[1], [raw[0], raw[2]], 1.0 / disparity, [T_prev_curr, T_next_curr], K)
+        losses.append(loss + smoothness_weight * smoothness(disparity, raw[1]))
+    return torch.stack(losses).mean()
+
+
 def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
-    """Supervised training on synthetic truth; writes fp16 weights with their card to `settings.out`."""
-    if not settings.data:
-        raise UsageError("no training data: pass one or more `reefmap synth` folders")
+    """Supervised training on synthetic truth and/or self-supervised on videos; writes fp16 weights and card."""
+    if not settings.data and not settings.videos:
+        raise UsageError("no training data: pass `reefmap synth` folders and/or video files")
     torch.manual_seed(settings.seed)
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -113,24 +137,47 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
     transects = [load_transect(d, frame_size) for d in settings.data]
     train_frames, val_frames = split_frames(transects, settings.val_fraction, settings.seed)
     train_pairs, val_pairs = _pairs(transects, train_frames), _pairs(transects, val_frames)
-    log(f"loaded {len(transects)} transects: {len(train_pairs)} training and {len(val_pairs)} validation pairs")
-    model = DepthPoseModel(settings.depth_encoder, settings.pose_encoder, 0.1, settings.max_depth,
-                           settings.decoder_channels).to(device)
+    clips = [load_video_clip(v, settings.input_width, settings.video_fps) for v in settings.videos]
+    log(f"loaded {len(transects)} transects ({len(train_pairs)} training and {len(val_pairs)} validation pairs) "
+        f"and {len(clips)} videos ({sum(len(c.images) for c in clips)} frames)")
+    if settings.init:
+        model = load_weights(settings.init, "depth_pose", device).model
+    else:
+        model = DepthPoseModel(settings.depth_encoder, settings.pose_encoder, 0.1, settings.max_depth,
+                               settings.decoder_channels).to(device)
 
     def step(rng):
-        items = [train_pairs[k] for k in rng.integers(0, len(train_pairs), settings.batch_size)]
-        prev, curr, depth, motion = (x.to(device) for x in _batch(transects, items, size, rng, augment=True))
-        depth_loss, pose_loss = _losses(model, prev, curr, depth, motion)
-        return {"depth_loss": depth_loss, "pose_loss": POSE_LOSS_WEIGHT * pose_loss}
+        losses = {}
+        if train_pairs:
+            items = [train_pairs[k] for k in rng.integers(0, len(train_pairs), settings.batch_size)]
+            prev, curr, depth, motion = (x.to(device) for x in _batch(transects, items, size, rng, augment=True))
+            depth_loss, pose_loss = _losses(model, prev, curr, depth, motion)
+            losses |= {"depth_loss": depth_loss, "pose_loss": POSE_LOSS_WEIGHT * pose_loss}
+        if clips:
+            losses["photometric_loss"] = _self_supervised_loss(model, clips, rng, settings.batch_size,
+                                                               settings.smoothness_weight, device)
+        return losses
 
-    loop = run_loop(model, settings, step, lambda: evaluate_depth_pose(model, transects, val_pairs, size, device), log)
-    metrics = evaluate_depth_pose(model, transects, val_pairs, size, device)
+    def validate():
+        return evaluate_depth_pose(model, transects, val_pairs, size, device) if val_pairs else {}
+
+    loop = run_loop(model, settings, step, validate, log)
+    metrics = validate()
+    kinds = []
+    if transects:
+        kinds.append("synthetic transects (reefmap synth) supervised by true depth (metres) and true relative motion")
+    if clips:
+        kinds.append("videos, self-supervised by view synthesis (SSIM + L1, auto-masking, smoothness)")
+    model_card = load_weights(settings.init, "depth_pose").card if settings.init else None
     card = depth_pose_card(
-        settings.depth_encoder, settings.pose_encoder, size, settings.decoder_channels,
-        training={"data": [Path(d).name for d in settings.data], "kind": "synthetic transects (reefmap synth), "
-                  "supervised by true depth (metres) and true relative motion", "iterations": loop.iterations,
-                  "settings": asdict(settings), "command": " ".join(sys.argv), "history": loop.history},
-        max_depth=settings.max_depth, depth_units="metres",
+        model_card["depth_encoder"] if model_card else settings.depth_encoder,
+        model_card["pose_encoder"] if model_card else settings.pose_encoder,
+        size, tuple(model_card["decoder_channels"]) if model_card else settings.decoder_channels,
+        training={"data": [Path(d).name for d in settings.data + settings.videos], "kind": "; ".join(kinds),
+                  "initialised_from": settings.init, "iterations": loop.iterations, "settings": asdict(settings),
+                  "command": " ".join(sys.argv), "history": loop.history},
+        max_depth=model_card["max_depth"] if model_card else settings.max_depth,
+        depth_units="metres" if transects else "relative",
         metrics={"validation": "held-out blocks of the synthetic training transects", **metrics},
     )
     path = save_weights(model, card, settings.out)
