@@ -44,6 +44,8 @@ def main():
               help="Voxel edge of the fused map, in map units.")
 @click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
               help="Ignore pixels farther than this from the camera, in map units.")
+@click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
+              help="Segment length along the transect for cover_segments.csv, in map units.")
 @click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")
 @click.option("--oracle", type=click.Path(path_type=str),
               help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")

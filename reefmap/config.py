@@ -25,6 +25,7 @@ class ProcessConfig:
     max_depth: float = 8.0
     voxel_size: float = 0.02
     cell_size: float | None = None
+    segment_length: float = 5.0
     oracle: str | None = None
     save_depth: bool = False
     quiet: bool = False

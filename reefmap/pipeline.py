@@ -26,12 +26,15 @@ from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
-from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_poses_csv, write_rgba_png
+from reefmap.report.writers import (
+    StagedOutputs, write_cover_csv, write_json, write_poses_csv, write_rgba_png, write_segments_csv,
+)
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource
 
-OUTPUT_FILES = ("cloud.ply", "cover.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json")
+OUTPUT_FILES = ("cloud.ply", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
+                "summary.json")
 
 
 @dataclass
@@ -120,8 +123,9 @@ def _load_networks(config: ProcessConfig, device: torch.device):
 
 def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig) -> ProcessResult:
     """Process one transect (one or more chapter files) into `out_dir`."""
-    if config.batch_size < 1 or config.fusion_stride < 1 or config.voxel_size <= 0 or config.max_depth <= 0:
-        raise UsageError("--batch-size and --fusion-stride must be >= 1, --voxel-size and --max-depth > 0")
+    if config.batch_size < 1 or config.fusion_stride < 1 or min(config.voxel_size, config.max_depth,
+                                                                config.segment_length) <= 0:
+        raise UsageError("--batch-size and --fusion-stride must be >= 1; --voxel-size, --max-depth and --segment-m > 0")
     timer = StageTimer()
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
@@ -162,11 +166,14 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
             ground = fit_ground_frame(cloud.points, camera_centres)
             cell_size = config.cell_size or config.voxel_size
             grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size,
-                                 top_band=config.voxel_size, max_id=int(taxonomy.ids.max()))
+                                 top_band=config.voxel_size, max_id=int(taxonomy.ids.max()),
+                                 segment_length=config.segment_length)
             cover = planar_cover(grid.class_cells, taxonomy)
+            segments = [planar_cover(cells, taxonomy) for cells in grid.segment_cells]
         with timer.stage("write"):
             write_ply(cloud, outputs.path("cloud.ply"))
-            write_cover_csv(cover, outputs.path("cover.csv"))
+            write_cover_csv(cover, outputs.path("cover.csv"), cell_size ** 2)
+            write_segments_csv(segments, config.segment_length, outputs.path("cover_segments.csv"), cell_size ** 2)
             write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
             valid = grid.labels > 0
             write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
@@ -214,7 +221,9 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "timings": {"stages": timer.report(), "total_s": round(total_s, 3),
                     "frames_per_s": round(frames / total_s, 3) if total_s > 0 else None},
         "cover": [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
-                   "excluded": r.excluded} for r in cover],
+                   "planar_area": r.cells * grid.cell_size ** 2, "excluded": r.excluded} for r in cover],
+        "segments": {"length": config.segment_length, "count": len(grid.segment_cells),
+                     "along": "the seabed's main direction, in the direction of travel, from the start of the map"},
         "excluded_classes": [r.name for r in cover if r.excluded],
         "outputs": list(OUTPUT_FILES) + (["depth/"] if config.save_depth else []),
         "depth_maps": {"path": "depth/{:06d}.png", "scale": DEPTH_MAP_SCALE, "size": list(fuser.size),

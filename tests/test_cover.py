@@ -64,3 +64,27 @@ def test_ground_frame_of_tilted_plane_points_to_cameras():
     np.testing.assert_allclose(frame.axes @ frame.axes.T, np.eye(3), atol=1e-9)
     assert np.linalg.det(frame.axes) == pytest.approx(1.0)
     np.testing.assert_allclose(frame.to_local(points)[:, 2], 0.0, atol=1e-9)
+
+
+def test_segments_split_the_area_along_the_transect():
+    # a 4 m strip in 1 cm cells: sand for the first 3 m, rubble for the last metre, 2 m segments
+    u = np.concatenate([[0.0], np.arange(0, 4.0, 0.01) + 0.005])  # cell centres, and a point fixing the origin at 0
+    local = np.stack([u, np.zeros_like(u), np.zeros_like(u)], axis=1)
+    labels = np.where(u < 3.0, SAND, RUBBLE)
+    grid = top_down_grid(local, labels, np.zeros((len(u), 3), np.uint8), cell_size=0.01, top_band=0.01, max_id=39,
+                         segment_length=2.0)
+    assert grid.segment_cells.shape == (2, 40)
+    assert grid.segment_cells[0, SAND] == 200 and grid.segment_cells[1, SAND] == 100
+    assert grid.segment_cells[1, RUBBLE] == 100 and grid.segment_cells[0, RUBBLE] == 0
+    second = {r.class_id: r.percent for r in planar_cover(grid.segment_cells[1], TAX)}
+    assert second[SAND] == pytest.approx(50.0) and second[RUBBLE] == pytest.approx(50.0)
+    assert np.array_equal(grid.class_cells, grid.segment_cells.sum(axis=0))
+
+
+def test_ground_frame_points_the_way_the_camera_travelled():
+    rng = np.random.default_rng(3)
+    points = np.column_stack([rng.uniform(0, 10, 3000), rng.uniform(-1, 1, 3000), np.zeros(3000)])
+    cameras = np.column_stack([np.linspace(10, 0, 20), np.zeros(20), np.full(20, 1.5)])  # travelling towards -x
+    frame = fit_ground_frame(points, cameras)
+    assert frame.axes[0][0] < -0.99
+    assert np.linalg.det(frame.axes) == pytest.approx(1.0)

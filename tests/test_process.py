@@ -35,7 +35,8 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("cloud.ply", "cover.csv", "ortho_labels.png", "ortho_rgb.png", "summary.json"):
+    for name in ("cloud.ply", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
+                 "summary.json"):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob(".reefmap-partial*"))
     summary = json.loads((out / "summary.json").read_text())
@@ -70,6 +71,12 @@ def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
     assert result.cloud_path.exists() and len(result.cloud) == result.summary["map"]["points"]
     counted = [r.percent for r in result.cover if not r.excluded]
     assert sum(counted) == pytest.approx(100.0, abs=0.1)
+    with open(result.out_dir / "cover_segments.csv") as f:
+        rows = list(csv.DictReader(f))
+    by_segment = {}
+    for r in rows:
+        by_segment[r["segment"]] = by_segment.get(r["segment"], 0.0) + float(r["percent_cover"] or 0)
+    assert by_segment and all(total == pytest.approx(100.0, abs=0.1) for total in by_segment.values())
 
 
 def test_no_default_weights_refuses_clearly(monkeypatch, capsys, tmp_path):

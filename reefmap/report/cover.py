@@ -24,7 +24,8 @@ class GroundFrame:
 def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray | None = None) -> GroundFrame:
     """Seabed frame from PCA of the points (or a known `up` direction), oriented towards the cameras.
 
-    u follows the points' main direction in the plane, n points from the seabed to the cameras.
+    u follows the points' main direction in the plane, pointing the way the camera travelled;
+    n points from the seabed to the cameras.
     """
     origin = points.mean(axis=0)
     centred = points - origin
@@ -36,6 +37,8 @@ def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndar
     if np.linalg.norm(u) < 1e-9:
         u = vt[1] - np.dot(vt[1], normal) * normal
     u /= np.linalg.norm(u)
+    if np.dot(camera_centres[-1] - camera_centres[0], u) < 0:
+        u = -u
     v = np.cross(normal, u)
     return GroundFrame(origin=origin, axes=np.stack([u, v, normal]))
 
@@ -46,24 +49,32 @@ class TopDownGrid:
 
     labels: np.ndarray  # (H, W) int32 class id of the highest point per cell; 0 = empty
     rgb: np.ndarray  # (H, W, 3) uint8 colour of that point
-    class_cells: np.ndarray  # (max_id + 1,) float64 area per class id in cells, from each cell's top surface
+    segment_cells: np.ndarray  # (S, max_id + 1) float64 area per class id in cells, per segment along u
     cell_size: float  # map units per cell
     origin_uv: tuple[float, float]  # (u, v) of the corner of cell (0, 0)
+    segment_length: float  # map units along u per segment
+
+    @property
+    def class_cells(self) -> np.ndarray:
+        """(max_id + 1,) area per class id in cells over the whole map."""
+        return self.segment_cells.sum(axis=0)
 
 
 def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, cell_size: float,
-                  top_band: float, max_id: int) -> TopDownGrid:
+                  top_band: float, max_id: int, segment_length: float | None = None) -> TopDownGrid:
     """Rasterise (N, 3) seabed-frame points as seen from above.
 
     Each cell shows its highest labelled point. For cover, the cell's area is shared among the labels of
     its points within `top_band` of that highest point (its visible top surface), so a tape or a branch
-    narrower than a cell takes only its share of the cell.
+    narrower than a cell takes only its share of the cell. Areas are also split into segments of
+    `segment_length` along u, counted from the start of the map (one segment when None).
     """
     keep = labels != UNLABELLED
     local, labels, colours = local[keep], labels[keep], colours[keep]
     if len(local) == 0:
         empty = np.zeros((0, 0), np.int32)
-        return TopDownGrid(empty, np.zeros((0, 0, 3), np.uint8), np.zeros(max_id + 1), cell_size, (0.0, 0.0))
+        return TopDownGrid(empty, np.zeros((0, 0, 3), np.uint8), np.zeros((1, max_id + 1)), cell_size, (0.0, 0.0),
+                           segment_length or np.inf)
     u0, v0 = local[:, 0].min(), local[:, 1].min()
     col = np.floor((local[:, 0] - u0) / cell_size).astype(np.int64)
     row = np.floor((local[:, 1] - v0) / cell_size).astype(np.int64)
@@ -80,8 +91,13 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     in_band = local[:, 2] >= top[cell] - top_band
     band_count = np.bincount(cell[in_band], minlength=h * w)
     share = 1.0 / band_count[cell[in_band]]
-    class_cells = np.bincount(labels[in_band], weights=share, minlength=max_id + 1)
-    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), class_cells, cell_size, (float(u0), float(v0)))
+    segment_length = segment_length or np.inf
+    segment = np.floor(col[in_band] * cell_size / segment_length).astype(np.int64) if np.isfinite(segment_length) \
+        else np.zeros(int(in_band.sum()), np.int64)
+    n_segments = int(segment.max()) + 1
+    flat = np.bincount(segment * (max_id + 1) + labels[in_band], weights=share, minlength=n_segments * (max_id + 1))
+    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), flat.reshape(n_segments, max_id + 1),
+                       cell_size, (float(u0), float(v0)), segment_length)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import numpy as np
 from reefmap.errors import OutputError
 from reefmap.report.cover import CoverRow
 
-COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "excluded")
+COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded")
+SEGMENT_COLUMNS = ("segment", "start", "end", "class_id", "class_name", "percent_cover", "planar_area")
 
 
 class StagedOutputs:
@@ -54,14 +55,31 @@ class StagedOutputs:
         shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def write_cover_csv(rows: list[CoverRow], path: Path) -> None:
-    """One row per class: id, name, percent of counted area (blank when excluded), cells, excluded flag."""
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def write_cover_csv(rows: list[CoverRow], path: Path, cell_area: float) -> None:
+    """One row per class: id, name, percent of counted area (blank when excluded), cells, area, excluded flag."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(COVER_COLUMNS)
         for r in rows:
-            percent = "" if r.percent is None else f"{r.percent:.4f}"
-            writer.writerow([r.class_id, r.name, percent, f"{r.cells:.2f}", int(r.excluded)])
+            writer.writerow([r.class_id, r.name, _percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_area:.6g}",
+                             int(r.excluded)])
+
+
+def write_segments_csv(segments: list[list[CoverRow]], segment_length: float, path: Path, cell_area: float) -> None:
+    """Cover per segment along the transect, long format: one row per segment and counted class seen in the map."""
+    seen = {r.class_id for rows in segments for r in rows if r.cells > 0 and not r.excluded}
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SEGMENT_COLUMNS)
+        for k, rows in enumerate(segments):
+            for r in rows:
+                if r.class_id in seen:
+                    writer.writerow([k, f"{k * segment_length:g}", f"{(k + 1) * segment_length:g}", r.class_id, r.name,
+                                     _percent(r.percent), f"{r.cells * cell_area:.6g}"])
 
 
 def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:

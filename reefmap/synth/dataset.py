@@ -132,7 +132,7 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
         summary = truth_summary(truth, taxonomy)
         write_poses_csv(times, poses, outputs.path("poses.csv"))
         write_cover_csv([CoverRow(r["class_id"], r["class_name"], r["cells"], r["percent_cover"], r["excluded"])
-                         for r in summary["cover"]], outputs.path("cover_true.csv"))
+                         for r in summary["cover"]], outputs.path("cover_true.csv"), truth.cell_m ** 2)
         write_mesh_ply(scene, outputs.path("mesh.ply"))
         cv2.imwrite(str(outputs.path("truth_labels.png")), truth.labels.astype(np.uint8))
         cv2.imwrite(str(outputs.path("truth_seen.png")), truth.seen.astype(np.uint8) * 255)
