@@ -130,6 +130,21 @@ def evaluate(run_dir, truth_dir):
     click.echo(f"written to {run_dir / 'evaluation.json'}")
 
 
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="PNG to write.")
+@click.option("--view", "direction", type=click.Choice(["top", "oblique", "side"]), default="top", show_default=True)
+@click.option("--colour", "colouring", type=click.Choice(["labels", "rgb", "confidence"]), default="labels",
+              show_default=True)
+@click.option("--size", default="1600x900", show_default=True, callback=_parse_size)
+@click.option("--point-size", type=float, default=2.0, show_default=True)
+def snapshot(source, out, direction, colouring, size, point_size):
+    """Render SOURCE (a run folder or a .ply/.pcd cloud) to a PNG without a display, with legend and scale bar."""
+    from reefmap.viewer import load_map, render_snapshot
+
+    click.echo(f"wrote {render_snapshot(load_map(source), out, direction, colouring, size, point_size)}")
+
+
 @main.group()
 def train():
     """Train the segmentation or the depth/pose network."""

@@ -1,0 +1,169 @@
+"""Looking at a map: headless snapshots of a run or any PLY/PCD cloud, with legend and scale bar."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from reefmap.errors import UsageError
+from reefmap.mapping.cloud import read_ply
+from reefmap.mapping.voxels import LabelledCloud
+from reefmap.o3d import open3d
+from reefmap.report.cover import GroundFrame, fit_ground_frame
+from reefmap.report.writers import read_poses_csv
+from reefmap.taxonomy import Taxonomy, default_taxonomy
+
+VIEWS = ("top", "oblique", "side")
+COLOURINGS = ("labels", "rgb", "confidence")
+BACKGROUND = (255, 255, 255)
+
+
+@dataclass
+class MapView:
+    """A cloud to show, the seabed frame to orient the camera by, and what its labels mean."""
+
+    cloud: LabelledCloud
+    ground: GroundFrame
+    taxonomy: Taxonomy
+    units: str
+
+
+def load_map(source: str | Path) -> MapView:
+    """A reefmap run folder (cloud.ply, trajectory.csv, summary.json) or a plain .ply/.pcd file."""
+    source = Path(source)
+    if source.is_dir():
+        ply = source / "cloud.ply"
+        if not ply.exists():
+            raise UsageError(f"{source} has no cloud.ply: point at a finished `reefmap process` folder or a .ply/.pcd file")
+    elif source.suffix.lower() in (".ply", ".pcd") and source.exists():
+        ply = source
+    else:
+        raise UsageError(f"cannot show {source}: give a `reefmap process` folder or an existing .ply/.pcd file")
+    cloud = read_ply(ply)
+    if len(cloud) < 3:
+        raise UsageError(f"{ply} holds {len(cloud)} points: nothing to show")
+    trajectory = ply.parent / "trajectory.csv"
+    if source.is_dir() and trajectory.exists():
+        cameras = read_poses_csv(trajectory)[1][:, :3, 3]
+        ground = fit_ground_frame(cloud.points.astype(np.float64), cameras)
+    else:
+        centre = cloud.points.mean(axis=0).astype(np.float64)
+        ground = fit_ground_frame(cloud.points.astype(np.float64), np.array([centre + [0, 0, 1e3], centre + [1, 0, 1e3]]))
+    summary = ply.parent / "summary.json"
+    units = json.loads(summary.read_text()).get("units", "map units") if source.is_dir() and summary.exists() else "map units"
+    return MapView(cloud, ground, default_taxonomy(), units)
+
+
+def point_colours(view: MapView, colouring: str) -> np.ndarray:
+    """(N, 3) uint8 colours: class colours, true colour, or confidence (red low, green high)."""
+    if colouring == "labels":
+        lut = view.taxonomy.colour_lut()
+        labels = np.clip(view.cloud.labels, 0, len(lut) - 1)
+        return np.where((view.cloud.labels > 0)[:, None], lut[labels], 128).astype(np.uint8)
+    if colouring == "rgb":
+        return view.cloud.colours
+    if colouring == "confidence":
+        scale = np.clip(view.cloud.confidence * 255, 0, 255).astype(np.uint8)[:, None]
+        return cv2.applyColorMap(scale, cv2.COLORMAP_RdYlGn if hasattr(cv2, "COLORMAP_RdYlGn") else cv2.COLORMAP_JET)[:, 0, ::-1]
+    raise UsageError(f"unknown colouring '{colouring}'; use one of {COLOURINGS}")
+
+
+def _camera_directions(ground: GroundFrame, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """(front, up) for Open3D's view control: `front` points from the scene towards the camera."""
+    u, v, n = ground.axes
+    if view == "top":
+        return n, v
+    if view == "oblique":
+        front = n - 0.9 * v
+        return front / np.linalg.norm(front), n
+    if view == "side":
+        return -v, n
+    raise UsageError(f"unknown view '{view}'; use one of {VIEWS}")
+
+
+def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colouring: str = "labels",
+                    size: tuple[int, int] = (1600, 900), point_size: float = 2.0) -> Path:
+    """Render offscreen (EGL, no display needed) and composite a legend and a scale bar; returns the PNG path."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):  # the windowing library complains on stderr without one
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="reefmap-runtime-")
+    o3d = open3d()
+    front, up = _camera_directions(view.ground, direction)
+    pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(view.cloud.points.astype(np.float64)))
+    pc.colors = o3d.utility.Vector3dVector(point_colours(view, colouring).astype(np.float64) / 255.0)
+    vis = o3d.visualization.Visualizer()
+    if not vis.create_window(visible=False, width=size[0], height=size[1]):
+        raise UsageError("no offscreen rendering context could be created (Open3D needs EGL or a display)")
+    try:
+        vis.add_geometry(pc)
+        options = vis.get_render_option()
+        options.point_size = point_size
+        options.background_color = np.array(BACKGROUND) / 255.0
+        control = vis.get_view_control()
+        control.set_lookat(view.cloud.points.mean(axis=0).astype(np.float64))
+        control.set_front(front)
+        control.set_up(up)
+        control.change_field_of_view(step=-10)  # 60 to 10 degrees (5 per step): near-orthographic, still a pinhole
+        control.set_zoom(0.7)
+        vis.poll_events()
+        vis.update_renderer()
+        image = np.asarray(vis.capture_screen_float_buffer(do_render=True))
+        camera = control.convert_to_pinhole_camera_parameters()
+    finally:
+        vis.destroy_window()
+    bgr = np.ascontiguousarray((np.clip(image, 0, 1) * 255).astype(np.uint8)[..., ::-1])
+    if colouring == "labels":
+        _draw_legend(bgr, view)
+    _draw_scale_bar(bgr, view, camera)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial.png")
+    if not cv2.imwrite(str(partial), bgr):
+        raise UsageError(f"cannot write {out}; choose a folder you can write to")
+    partial.replace(out)
+    return out
+
+
+def _draw_legend(bgr: np.ndarray, view: MapView, max_rows: int = 12) -> None:
+    labels = view.cloud.labels[view.cloud.labels > 0]
+    if len(labels) == 0:
+        return
+    ids, counts = np.unique(labels, return_counts=True)
+    order = np.argsort(-counts)[:max_rows]
+    x, y = 16, 16
+    for k in order:
+        cls = view.taxonomy.by_id(int(ids[k]))
+        share = 100.0 * counts[k] / len(labels)
+        cv2.rectangle(bgr, (x, y), (x + 22, y + 22), tuple(int(c) for c in cls.colour[::-1]), -1)
+        cv2.rectangle(bgr, (x, y), (x + 22, y + 22), (0, 0, 0), 1)
+        cv2.putText(bgr, f"{cls.name} ({share:.1f} % of points)", (x + 30, y + 17), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+        y += 28
+
+
+def _draw_scale_bar(bgr: np.ndarray, view: MapView, camera) -> None:
+    """A bar of a round length, measured by projecting two points along the transect at the scene centre."""
+    K = camera.intrinsic.intrinsic_matrix
+    world_to_camera = camera.extrinsic
+    centre = view.cloud.points.mean(axis=0).astype(np.float64)
+    u = view.ground.axes[0]
+    extent = float(np.ptp(view.ground.to_local(view.cloud.points.astype(np.float64))[:, 0]))
+    length = 10 ** np.floor(np.log10(max(extent / 4, 1e-6)))
+    length *= 5 if extent / 4 >= 5 * length else 2 if extent / 4 >= 2 * length else 1
+    ends = np.stack([centre, centre + length * u])
+    cam = (world_to_camera[:3, :3] @ ends.T + world_to_camera[:3, 3:]).T
+    pixels = (K @ cam.T).T
+    pixels = pixels[:, :2] / pixels[:, 2:3]
+    bar_px = int(round(np.linalg.norm(pixels[1] - pixels[0])))
+    if bar_px < 4:
+        return
+    h, w = bgr.shape[:2]
+    x0, y0 = w - bar_px - 40, h - 40
+    cv2.rectangle(bgr, (x0, y0), (x0 + bar_px, y0 + 8), (0, 0, 0), -1)
+    unit = "m" if view.units.startswith("metres") else "units"
+    cv2.putText(bgr, f"{length:g} {unit}", (x0, y0 - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
