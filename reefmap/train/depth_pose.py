@@ -18,32 +18,20 @@ from reefmap.models.weights import depth_pose_card, load_weights, save_weights
 from reefmap.perception import network_size
 from reefmap.train.data import load_transect, load_video_clip, normalise, split_frames, underwater_jitter
 from reefmap.train.photometric import axis_angle_to_matrix, smoothness, view_synthesis_loss
-from reefmap.train.loop import run_loop
+from reefmap.train.loop import TrainingRun, run_loop
 
 POSE_LOSS_WEIGHT = 0.1
 
 
-@dataclass
-class DepthPoseTraining:
-    """Settings of one depth/pose training run (saved into the weights card)."""
+@dataclass(kw_only=True)
+class DepthPoseTraining(TrainingRun):
+    """Settings of one depth/pose training run: `data` are synth folders, `videos` real footage."""
 
-    data: list[str]
-    out: str
     depth_encoder: str = "mobilenetv3_large_100"
     pose_encoder: str = "mobilenetv3_large_100"
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
-    input_width: int = 320
     max_depth: float = 20.0
-    iterations: int = 2000
     batch_size: int = 6
-    lr: float = 1e-3
-    val_fraction: float = 0.1
-    eval_every: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    time_limit_min: float | None = None
-    resume: bool = False
     videos: list[str] = field(default_factory=list)
     video_fps: float = 10.0
     init: str | None = None

@@ -12,13 +12,32 @@ import numpy as np
 import torch
 
 
+@dataclass(kw_only=True)
+class TrainingRun:
+    """Settings every trainer shares (saved into the weights card with the trainer's own)."""
+
+    data: list[str]
+    out: str
+    input_width: int = 320
+    iterations: int = 2000
+    batch_size: int = 8
+    lr: float = 1e-3
+    val_fraction: float = 0.1
+    eval_every: int = 100
+    seed: int = 0
+    device: str = "cpu"
+    threads: int | None = None
+    time_limit_min: float | None = None
+    resume: bool = False
+
+
 @dataclass
 class LoopResult:
     iterations: int
     history: list[dict] = field(default_factory=list)
 
 
-def run_loop(model: torch.nn.Module, settings, step: Callable[[np.random.Generator], dict],
+def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.random.Generator], dict],
              evaluate: Callable[[], dict], log: Callable[[str], None]) -> LoopResult:
     """Run `settings.iterations` steps; every `settings.eval_every` log metrics and save a checkpoint beside `settings.out`.
 

@@ -17,29 +17,17 @@ from reefmap.models.weights import save_weights, segmentation_card
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import load_transect, normalise, random_crop, split_frames, underwater_jitter
-from reefmap.train.loop import run_loop
+from reefmap.train.loop import TrainingRun, run_loop
 
 
-@dataclass
-class SegmentationTraining:
-    """Settings of one segmentation training run (saved into the weights card)."""
+@dataclass(kw_only=True)
+class SegmentationTraining(TrainingRun):
+    """Settings of one segmentation training run."""
 
-    data: list[str]
-    out: str
     encoder: str = "mobilenetv3_large_100"
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
-    input_width: int = 320
     crop: tuple[int, int] = (256, 160)
-    iterations: int = 2000
-    batch_size: int = 8
     lr: float = 2e-3
-    val_fraction: float = 0.1
-    eval_every: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    time_limit_min: float | None = None
-    resume: bool = False
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
