@@ -26,6 +26,8 @@ class ProcessConfig:
     voxel_size: float = 0.02
     cell_size: float | None = None
     segment_length: float = 5.0
+    point_segment_length: float = 1.0
+    points_per_segment: int = 50
     oracle: str | None = None
     save_depth: bool = False
     quiet: bool = False

@@ -26,6 +26,7 @@ from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
+from reefmap.report.uncertainty import point_cover
 from reefmap.report.writers import (
     StagedOutputs, write_cover_csv, write_json, write_poses_csv, write_rgba_png, write_segments_csv,
 )
@@ -170,15 +171,17 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                                  segment_length=config.segment_length)
             cover = planar_cover(grid.class_cells, taxonomy)
             segments = [planar_cover(cells, taxonomy) for cells in grid.segment_cells]
+            points = {p.class_id: p for p in point_cover(grid.labels, taxonomy, cell_size, config.point_segment_length,
+                                                         config.points_per_segment)}
         with timer.stage("write"):
             write_ply(cloud, outputs.path("cloud.ply"))
-            write_cover_csv(cover, outputs.path("cover.csv"), cell_size ** 2)
+            write_cover_csv(cover, outputs.path("cover.csv"), cell_size ** 2, points)
             write_segments_csv(segments, config.segment_length, outputs.path("cover_segments.csv"), cell_size ** 2)
             write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
             valid = grid.labels > 0
             write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
             write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
-        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, timer)
+        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, points, timer)
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
     except BaseException:
@@ -187,7 +190,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     return ProcessResult(Path(out_dir), cover, cloud, summary, files)
 
 
-def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, timer) -> dict:
+def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, points, timer) -> dict:
     """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
     frames = len(fuser.poses)
     total_s = sum(timer.seconds.values())
@@ -221,7 +224,13 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "timings": {"stages": timer.report(), "total_s": round(total_s, 3),
                     "frames_per_s": round(frames / total_s, 3) if total_s > 0 else None},
         "cover": [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
-                   "planar_area": r.cells * grid.cell_size ** 2, "excluded": r.excluded} for r in cover],
+                   "planar_area": r.cells * grid.cell_size ** 2, "excluded": r.excluded,
+                   "point_count": None if r.excluded else {
+                       "percent": points[r.class_id].percent, "standard_error": points[r.class_id].standard_error,
+                       "ci95": [points[r.class_id].ci_low, points[r.class_id].ci_high]}} for r in cover],
+        "point_count_method": f"{config.points_per_segment} random points on the top-down map per "
+                              f"{config.point_segment_length:g}-unit segment; mean over segments, standard error over "
+                              "segments, bootstrap 95 % interval (1000 resamples of segments)",
         "segments": {"length": config.segment_length, "count": len(grid.segment_cells),
                      "along": "the seabed's main direction, in the direction of travel, from the start of the map"},
         "excluded_classes": [r.name for r in cover if r.excluded],

@@ -14,8 +14,10 @@ import numpy as np
 
 from reefmap.errors import OutputError
 from reefmap.report.cover import CoverRow
+from reefmap.report.uncertainty import PointEstimate
 
 COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded")
+POINT_COLUMNS = ("point_percent", "point_se", "point_ci_low", "point_ci_high")
 SEGMENT_COLUMNS = ("segment", "start", "end", "class_id", "class_name", "percent_cover", "planar_area")
 
 
@@ -59,14 +61,20 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def write_cover_csv(rows: list[CoverRow], path: Path, cell_area: float) -> None:
-    """One row per class: id, name, percent of counted area (blank when excluded), cells, area, excluded flag."""
+def write_cover_csv(rows: list[CoverRow], path: Path, cell_area: float,
+                    points: dict[int, PointEstimate] | None = None) -> None:
+    """One row per class: id, name, percent of counted area (blank when excluded), cells, area, excluded flag;
+    with `points`, also the point-count percent, its standard error and 95 % interval."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COVER_COLUMNS)
+        writer.writerow(COVER_COLUMNS + (POINT_COLUMNS if points is not None else ()))
         for r in rows:
-            writer.writerow([r.class_id, r.name, _percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_area:.6g}",
-                             int(r.excluded)])
+            row = [r.class_id, r.name, _percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_area:.6g}", int(r.excluded)]
+            if points is not None:
+                p = points.get(r.class_id)
+                row += ["", "", "", ""] if r.excluded or p is None else [
+                    _percent(p.percent), _percent(p.standard_error), _percent(p.ci_low), _percent(p.ci_high)]
+            writer.writerow(row)
 
 
 def write_segments_csv(segments: list[list[CoverRow]], segment_length: float, path: Path, cell_area: float) -> None:
