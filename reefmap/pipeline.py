@@ -32,7 +32,7 @@ from reefmap.report.writers import (
 )
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.timing import StageTimer
-from reefmap.video import Frame, FrameSource
+from reefmap.video import Frame, FrameSource, prefetch
 
 OUTPUT_FILES = ("cloud.ply", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
                 "summary.json")
@@ -93,12 +93,26 @@ LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pos
 
 
 def network_frames(source: FrameSource, segmenter: Segmenter, estimator: DepthPoseEstimator, config: ProcessConfig,
-                   timer: StageTimer) -> Iterator[LabelledFrame]:
-    """Labels from the segmenter (smoothed over time), depth and chained poses from the depth/pose networks."""
+                   timer: StageTimer, health: dict[str, int]) -> Iterator[LabelledFrame]:
+    """Labels from the segmenter (smoothed over time), depth and chained poses from the depth/pose networks.
+
+    Non-finite network outputs are neutralised and counted in `health`: such pixels get no vote and no
+    depth, and such a motion is taken as no motion.
+    """
     trajectory = TrajectoryBuilder()
-    for item in smooth_over_time(perceive(source, segmenter, estimator, config.batch_size, timer), config.smooth_labels):
-        channel = item.probabilities.argmax(axis=0).astype(np.uint8)
-        yield item.frame, channel, item.probabilities.max(axis=0), item.depth, trajectory.add(item.relative_pose)
+    frames = prefetch(source)
+    for item in smooth_over_time(perceive(frames, segmenter, estimator, config.batch_size, timer), config.smooth_labels):
+        probabilities, relative = item.probabilities, item.relative_pose
+        if not np.isfinite(probabilities).all():
+            health["frames_with_non_finite_labels"] += 1
+            probabilities = np.nan_to_num(probabilities, nan=0.0, posinf=0.0, neginf=0.0)
+        if not np.isfinite(item.depth).all():
+            health["frames_with_non_finite_depth"] += 1
+        if relative is not None and not np.isfinite(relative).all():
+            health["non_finite_motions"] += 1
+            relative = np.eye(4)
+        channel = probabilities.argmax(axis=0).astype(np.uint8)
+        yield item.frame, channel, probabilities.max(axis=0), item.depth, trajectory.add(relative)
 
 
 def oracle_frames(source: FrameSource, truth: TruthReader, taxonomy: Taxonomy, timer: StageTimer) -> Iterator[LabelledFrame]:
@@ -131,6 +145,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     truth = TruthReader(config.oracle) if config.oracle else None
+    health = {"frames_with_non_finite_labels": 0, "frames_with_non_finite_depth": 0, "non_finite_motions": 0}
     camera = str(truth.camera_profile) if truth and config.camera == "auto" else config.camera
     source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, camera, config.hfov_deg)
     if truth:
@@ -140,7 +155,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     else:
         segmenter, estimator = _load_networks(config, device)
         taxonomy = segmenter.taxonomy
-        frames = network_frames(source, segmenter, estimator, config, timer)
+        frames = network_frames(source, segmenter, estimator, config, timer, health)
     outputs = StagedOutputs(out_dir)
     try:
         depth_folder = None
@@ -182,6 +197,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
             write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
             write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
         summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, points, timer)
+        summary["network_health"] = health
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
     except BaseException:

@@ -7,7 +7,9 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+import threading
+from queue import Full, Queue
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -196,3 +198,44 @@ class FrameSource:
         if (bgr.shape[1], bgr.shape[0]) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_AREA)
         return self.undistort(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+_DONE = object()
+
+
+def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
+    """Decode ahead in a background thread (at most `depth` frames held), so decoding overlaps inference.
+
+    Errors in the decoder are raised in the consumer; stopping early ends the thread.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        queue.put(frame, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except BaseException as exc:
+            queue.put(exc)
+
+    thread = threading.Thread(target=produce, name="reefmap-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

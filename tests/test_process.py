@@ -169,3 +169,50 @@ def test_synth_and_evaluate_bad_input(monkeypatch, capsys, tmp_path, video, args
     args = [str(tmp_path / a) if a in ("X", "NOWHERE") else str(video) if a == "V" else a for a in args]
     code, _, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path):
+    from reefmap.errors import OutputError
+    from reefmap.report.writers import StagedOutputs
+
+    first = StagedOutputs(tmp_path / "out")
+    with pytest.raises(OutputError, match="another reefmap run is writing"):
+        StagedOutputs(tmp_path / "out")
+    first.discard()
+    StagedOutputs(tmp_path / "out").discard()  # free again once the first is done
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [".reefmap.lock"]
+
+
+def test_non_ascii_paths(tiny_weights, tmp_path):
+    import reefmap
+
+    folder = tmp_path / "récif_été"
+    folder.mkdir()
+    video = write_video(folder / "plongée.avi", n_frames=6, fps=6.0)
+    result = reefmap.process(video, folder / "sortie", fps=6, quiet=True, seg_weights=tiny_weights["segmentation"],
+                             depth_weights=tiny_weights["depth_pose"])
+    assert (folder / "sortie" / "summary.json").exists() and result.summary["frames_processed"] == 6
+
+
+def test_non_finite_network_outputs_are_neutralised_and_counted(tiny_weights, tmp_path, monkeypatch):
+    import reefmap
+    from reefmap.perception import DepthPoseEstimator, Segmenter
+
+    real_probabilities, real_poses = Segmenter.probabilities, DepthPoseEstimator.relative_poses
+
+    def nan_probabilities(self, images):
+        out = real_probabilities(self, images)
+        out[0, :, :4, :4] = np.nan  # a corner of the first frame of every batch
+        return out
+
+    def nan_poses(self, batch):
+        return [None if p is None else np.full((4, 4), np.nan) for p in real_poses(self, batch)]
+
+    monkeypatch.setattr(Segmenter, "probabilities", nan_probabilities)
+    monkeypatch.setattr(DepthPoseEstimator, "relative_poses", nan_poses)
+    video = write_video(tmp_path / "v.avi", n_frames=8, fps=8.0)
+    result = reefmap.process(video, tmp_path / "out", fps=8, quiet=True, batch_size=4, smooth_labels=False,
+                             seg_weights=tiny_weights["segmentation"], depth_weights=tiny_weights["depth_pose"])
+    health = result.summary["network_health"]
+    assert health["frames_with_non_finite_labels"] == 2 and health["non_finite_motions"] == 7
+    assert np.isfinite(result.cloud.points).all()

@@ -61,3 +61,24 @@ def test_bad_videos_and_windows(tmp_path):
         FrameSource([video], start_s=5.0)
     with pytest.raises(UsageError, match="positive"):
         FrameSource([video], fps=0)
+
+
+def test_prefetch_keeps_order_and_raises_decoder_errors(tmp_path):
+    from reefmap.video import prefetch
+
+    video = write_video(tmp_path / "v.avi", n_frames=30, fps=30.0)
+    frames = list(prefetch(FrameSource([video], fps=10.0, width=None), depth=2))
+    assert [frame_number(f.image) for f in frames] == list(range(0, 30, 3))
+
+    def broken():
+        yield frames[0]
+        raise VideoError("frame 1 cannot be decoded")
+
+    got = []
+    with pytest.raises(VideoError, match="cannot be decoded"):
+        for f in prefetch(broken()):
+            got.append(f)
+    assert len(got) == 1
+    early = prefetch(iter(frames), depth=1)
+    assert next(early) is frames[0]
+    early.close()  # stopping early must not hang on the full queue

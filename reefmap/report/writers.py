@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import shutil
@@ -25,19 +26,26 @@ class StagedOutputs:
     """Files are written into a hidden staging folder inside `out_dir` and moved in by `commit()`.
 
     A crash leaves only the staging folder (removed by `discard()`), never a finished-looking file.
-    `commit` moves `last` (the run summary) after everything else.
+    `commit` moves `last` (the run summary) after everything else. While open, the folder is locked:
+    a second run writing to the same folder is refused instead of mixing its files in.
     """
 
     def __init__(self, out_dir: str | Path):
         self.out_dir = Path(out_dir)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.staging = self.out_dir / f".reefmap-partial-{uuid.uuid4().hex[:8]}"
-            self.staging.mkdir()
+            self._lock = open(self.out_dir / ".reefmap.lock", "w")
         except OSError as exc:
             raise OutputError(
                 f"cannot write to output folder {self.out_dir}: {exc.strerror}; choose a folder you can write to with --out"
             ) from None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise OutputError(f"another reefmap run is writing to {self.out_dir}; wait for it or choose another --out") from None
+        self.staging = self.out_dir / f".reefmap-partial-{uuid.uuid4().hex[:8]}"
+        self.staging.mkdir()
 
     def path(self, name: str) -> Path:
         """Where to write output `name` now."""
@@ -51,10 +59,12 @@ class StagedOutputs:
                 shutil.rmtree(target)
             os.replace(self.staging / name, target)
         self.staging.rmdir()
+        self._lock.close()
         return [self.out_dir / n for n in names]
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._lock.close()
 
 
 def _percent(value: float | None) -> str:
