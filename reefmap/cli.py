@@ -181,8 +181,12 @@ def _training_options(command):
 @click.option("--encoder", default="mobilenetv3_large_100", show_default=True, help="Any timm encoder name.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
+@click.option("--label-map", type=click.Path(path_type=str),
+              help="JSON mapping annotation labels (e.g. CoralNet codes) to class names, for point-annotated DATA.")
+@click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
 def train_segmentation_command(data, out, log_path, **options):
-    """Train the U-Net on DATA: `reefmap synth` folders."""
+    """Train the U-Net on DATA: `reefmap synth` folders (dense labels) and/or folders of images with
+    CoralNet point annotations (annotations.csv: Name,Row,Column,Label; loss on the points only)."""
     from reefmap.train.segmentation import SegmentationTraining, train_segmentation
 
     train_segmentation(SegmentationTraining(data=list(data), out=out, **options), log=_training_log(log_path))

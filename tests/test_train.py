@@ -90,3 +90,58 @@ def test_self_supervised_fine_tuning_on_a_real_clip(real_clip, tiny_weights, tmp
     assert "self-supervised" in card["training"]["kind"] and card["depth_units"] == "relative"
     assert card["training"]["initialised_from"] == str(tiny_weights["depth_pose"])
     assert card["training"]["history"][-1]["photometric_loss"] > 0
+
+
+def _coralnet_folder(tmp_path):
+    """Two 64x48 images, left half sand, right half rubble, with CoralNet point annotations."""
+    import cv2
+
+    folder = tmp_path / "coralnet"
+    folder.mkdir()
+    rows = ["Name,Row,Column,Label"]
+    for k in range(2):
+        image = np.zeros((48, 64, 3), np.uint8)
+        image[:, :32] = (150, 190, 200)
+        image[:, 32:] = (120, 150, 160)
+        cv2.imwrite(str(folder / f"img{k}.jpg"), image)
+        rows += [f"img{k}.jpg,{r},{c},{'Sand' if c < 32 else 'Rubb'}" for r in (5, 20, 40) for c in (3, 20, 40, 60)]
+        rows.append(f"img{k}.jpg,10,10,Unknown")  # not in the label map: skipped
+    (folder / "annotations.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "labels.json").write_text('{"Sand": "sand", "Rubb": 18}')
+    return folder, tmp_path / "labels.json"
+
+
+def test_coralnet_points_load_as_sparse_label_maps(tmp_path):
+    from reefmap.taxonomy import default_taxonomy
+    from reefmap.train.data import load_point_annotations, read_label_map
+
+    folder, label_map = _coralnet_folder(tmp_path)
+    data = load_point_annotations(folder, read_label_map(label_map, default_taxonomy()), (32, 24))
+    assert data.images.shape == (2, 24, 32, 3)
+    assert (data.labels > 0).sum() == 2 * 12
+    assert set(np.unique(data.labels[0][:, :16]).tolist()) == {0, 5} and 18 in data.labels[0][:, 16:]
+    with pytest.raises(UsageError, match="not a class"):
+        (tmp_path / "bad.json").write_text('{"X": "unicorn"}')
+        read_label_map(tmp_path / "bad.json", default_taxonomy())
+
+
+def test_training_on_points_only(tmp_path):
+    folder, label_map = _coralnet_folder(tmp_path)
+    out = tmp_path / "seg.safetensors"
+    train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out), label_map=str(label_map),
+                                            encoder=TINY_ENCODER, decoder_channels=(16, 16, 8, 8, 8), input_width=64,
+                                            crop=(64, 32), iterations=2, eval_every=2, batch_size=2, threads=1,
+                                            val_fraction=0.5), log=lambda m: None)
+    card = load_weights(out, "segmentation").card
+    assert "point-annotated" in card["training"]["kind"]
+    with pytest.raises(UsageError, match="--label-map"):
+        train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out)), log=lambda m: None)
+
+
+def test_keep_random_points():
+    from reefmap.train.data import keep_random_points
+
+    labels = np.full((10, 10), 5, np.uint8)
+    labels[0] = 0
+    sparse = keep_random_points(labels, 7, np.random.default_rng(0))
+    assert (sparse > 0).sum() == 7 and set(np.unique(sparse).tolist()) == {0, 5} and (sparse[0] == 0).all()

@@ -51,16 +51,19 @@ def load_transect(folder: str | Path, size: tuple[int, int]) -> Transect:
     return Transect(folder.name, np.stack(images), np.stack(labels), np.stack(depth), poses[:n], float(manifest["fps"]))
 
 
-def split_frames(transects: list[Transect], val_fraction: float, seed: int) -> tuple[list, list]:
-    """(transect, frame) pairs for training and validation; validation takes whole blocks of frames to limit leakage."""
+def split_frames(transects: list, val_fraction: float, seed: int) -> tuple[list, list]:
+    """(source, frame) pairs for training and validation; validation takes whole blocks of consecutive frames
+    (a tenth of a source each) to limit leakage between neighbouring frames. Training is never left empty."""
     rng = np.random.default_rng(seed)
     train, val = [], []
+    n_val_blocks = max(1, int(round(10 * val_fraction))) if val_fraction else 0
     for t, tr in enumerate(transects):
         n = len(tr.images)
-        block = max(1, n // 10)
-        val_blocks = set(rng.choice(10, size=max(1, int(round(10 * val_fraction))), replace=False).tolist()) if val_fraction else set()
+        val_blocks = set(rng.choice(10, size=n_val_blocks, replace=False).tolist())
         for i in range(n):
-            (val if min(i // block, 9) in val_blocks else train).append((t, i))
+            (val if min(10 * i // n, 9) in val_blocks else train).append((t, i))
+    if not train:
+        train, val = val, []
     return train, val
 
 
@@ -123,3 +126,79 @@ def load_video_clip(path: str | Path, input_width: int, fps: float) -> VideoClip
 
 def is_synth_folder(path: str | Path) -> bool:
     return (Path(path) / "truth.json").exists()
+
+
+@dataclass
+class LabelledImages:
+    """Still images with (H, W) uint8 class-id maps, 0 where unlabelled (e.g. all but a few annotated points)."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+
+
+POINT_ANNOTATIONS = "annotations.csv"
+
+
+def is_point_folder(path: str | Path) -> bool:
+    return (Path(path) / POINT_ANNOTATIONS).exists()
+
+
+def read_label_map(path: str | Path, taxonomy) -> dict[str, int]:
+    """JSON mapping annotation codes (e.g. CoralNet labels) to class names or ids of `taxonomy`."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read label map {path} ({exc}); it must be JSON like {{\"Sand\": \"sand\"}}") from None
+    by_name = {c.name: c.id for c in taxonomy.classes}
+    mapping = {}
+    for code, target in raw.items():
+        class_id = target if isinstance(target, int) else by_name.get(str(target))
+        if class_id not in set(taxonomy.ids.tolist()):
+            raise UsageError(f"label map {path}: '{code}' -> '{target}' is not a class of the taxonomy {taxonomy.name}")
+        mapping[str(code)] = int(class_id)
+    return mapping
+
+
+def load_point_annotations(folder: str | Path, label_map: dict[str, int], size: tuple[int, int]) -> LabelledImages:
+    """CoralNet-style points: images in `folder` and `annotations.csv` with Name, Row, Column, Label columns.
+
+    Images are resized to (w, h) `size`; each annotated point becomes one labelled pixel; labels missing
+    from `label_map` are skipped.
+    """
+    import csv
+
+    folder = Path(folder)
+    points: dict[str, list[tuple[int, int, str]]] = {}
+    with open(folder / POINT_ANNOTATIONS, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"Name", "Row", "Column", "Label"} - set(reader.fieldnames or [])
+        if missing:
+            raise UsageError(f"{folder / POINT_ANNOTATIONS} lacks columns {sorted(missing)} (CoralNet: Name,Row,Column,Label)")
+        for row in reader:
+            points.setdefault(row["Name"], []).append((int(float(row["Row"])), int(float(row["Column"])), row["Label"]))
+    images, labels = [], []
+    for name, image_points in sorted(points.items()):
+        bgr = cv2.imread(str(folder / name))
+        if bgr is None:
+            raise UsageError(f"image {folder / name} named in {POINT_ANNOTATIONS} cannot be read")
+        h, w = bgr.shape[:2]
+        images.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+        label = np.zeros((size[1], size[0]), np.uint8)
+        for r, c, code in image_points:
+            if code in label_map and 0 <= r < h and 0 <= c < w:
+                label[min(size[1] - 1, r * size[1] // h), min(size[0] - 1, c * size[0] // w)] = label_map[code]
+        labels.append(label)
+    if not images:
+        raise UsageError(f"{folder / POINT_ANNOTATIONS} has no annotations")
+    return LabelledImages(folder.name, np.stack(images), np.stack(labels))
+
+
+def keep_random_points(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """A copy of a label map with only `count` random labelled pixels kept (the rest 0): simulated point annotation."""
+    out = np.zeros_like(labels)
+    ys, xs = np.nonzero(labels)
+    if len(ys):
+        pick = rng.choice(len(ys), size=min(count, len(ys)), replace=False)
+        out[ys[pick], xs[pick]] = labels[ys[pick], xs[pick]]
+    return out

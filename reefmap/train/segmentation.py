@@ -1,4 +1,4 @@
-"""`reefmap train segmentation`: fit the U-Net to labelled frames (synthetic transects for now)."""
+"""`reefmap train segmentation`: fit the U-Net to dense (synthetic) or point-annotated (CoralNet) images."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ from reefmap.models.unet import build_unet
 from reefmap.models.weights import save_weights, segmentation_card
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
-from reefmap.train.data import load_transect, normalise, random_crop, split_frames, underwater_jitter
+from reefmap.train.data import (
+    is_point_folder, keep_random_points, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
+    split_frames, underwater_jitter,
+)
 from reefmap.train.loop import TrainingRun, run_loop
 
 
@@ -28,6 +31,8 @@ class SegmentationTraining(TrainingRun):
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
     crop: tuple[int, int] = (256, 160)
     lr: float = 2e-3
+    label_map: str | None = None
+    points_per_image: int | None = None
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -62,6 +67,16 @@ def evaluate_segmentation(model, transects, frames, lut, num_classes, device, in
             "iou": {int(k): float(iou[k]) for k in np.nonzero(present)[0]}}
 
 
+def _describe_data(settings: SegmentationTraining) -> str:
+    kinds = []
+    if any(not is_point_folder(d) for d in settings.data):
+        kinds.append("synthetic transects (reefmap synth)" + (
+            f", {settings.points_per_image} random labelled points per image" if settings.points_per_image else ", dense labels"))
+    if any(is_point_folder(d) for d in settings.data):
+        kinds.append("point-annotated images (CoralNet Name,Row,Column,Label)")
+    return "; ".join(kinds)
+
+
 def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     """Train, checkpoint every evaluation, and write fp16 weights with their card to `settings.out`."""
     if not settings.data:
@@ -75,17 +90,25 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     lut = np.full(256, num_classes, np.int64)
     lut[taxonomy.ids] = np.arange(num_classes)
     frame_size = (settings.input_width, int(round(settings.input_width * 9 / 16)))
-    transects = [load_transect(d, frame_size) for d in settings.data]
+    label_map = read_label_map(settings.label_map, taxonomy) if settings.label_map else None
+    transects = []
+    for folder in settings.data:
+        if is_point_folder(folder):
+            if label_map is None:
+                raise UsageError(f"{folder} holds point annotations: pass --label-map to map their labels to classes")
+            transects.append(load_point_annotations(folder, label_map, frame_size))
+        else:
+            transects.append(load_transect(folder, frame_size))
     train_frames, val_frames = split_frames(transects, settings.val_fraction, settings.seed)
-    log(f"loaded {len(transects)} transects: {len(train_frames)} training and {len(val_frames)} validation frames")
+    log(f"loaded {len(transects)} sources: {len(train_frames)} training and {len(val_frames)} validation images")
     weights = class_weights(np.concatenate([transects[t].labels[i].ravel() for t, i in train_frames[::5]]), lut,
                             num_classes).to(device)
     model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
 
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
-        crops = [random_crop(underwater_jitter(transects[t].images[i], rng), transects[t].labels[i], settings.crop, rng)
-                 for t, i in batch]
+        crops = [random_crop(underwater_jitter(transects[t].images[i], rng), _training_labels(transects[t].labels[i], rng),
+                             settings.crop, rng) for t, i in batch]
         x = normalise(np.stack([c[0] for c in crops])).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         return {"loss": F.cross_entropy(model(x), y, weight=weights, ignore_index=num_classes)}
@@ -94,11 +117,14 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
         return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
 
+    def _training_labels(labels, rng):
+        return keep_random_points(labels, settings.points_per_image, rng) if settings.points_per_image else labels
+
     loop = run_loop(model, settings, step, validate, log)
     metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
-        training={"data": [Path(d).name for d in settings.data], "kind": "synthetic transects (reefmap synth)",
+        training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
                   "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
                   "history": loop.history},
         metrics={"validation": "held-out blocks of the synthetic training transects",
