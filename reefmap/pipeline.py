@@ -26,16 +26,17 @@ from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
-from reefmap.report.uncertainty import point_cover
+from reefmap.report.uncertainty import point_cover, sample_points
 from reefmap.report.writers import (
-    StagedOutputs, write_cover_csv, write_json, write_poses_csv, write_rgba_png, write_segments_csv,
+    StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
+    write_rgba_png, write_segments_csv,
 )
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
-OUTPUT_FILES = ("cloud.ply", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
-                "summary.json")
+OUTPUT_FILES = ("cloud.ply", "cover.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
+                "ortho_labels.png", "ortho_rgb.png", "summary.json")
 
 
 @dataclass
@@ -186,12 +187,15 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                                  segment_length=config.segment_length)
             cover = planar_cover(grid.class_cells, taxonomy)
             segments = [planar_cover(cells, taxonomy) for cells in grid.segment_cells]
-            points = {p.class_id: p for p in point_cover(grid.labels, taxonomy, cell_size, config.point_segment_length,
-                                                         config.points_per_segment)}
+            sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length,
+                                   config.points_per_segment, np.random.default_rng(0))
+            points = {p.class_id: p for p in point_cover(sample, taxonomy)}
         with timer.stage("write"):
             write_ply(cloud, outputs.path("cloud.ply"))
             write_cover_csv(cover, outputs.path("cover.csv"), cell_size ** 2, points)
             write_segments_csv(segments, config.segment_length, outputs.path("cover_segments.csv"), cell_size ** 2)
+            write_coralnet_points(sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))
+            write_coralnet_percent_covers(sample, taxonomy, outputs.path("percent_covers.csv"))
             write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
             valid = grid.labels > 0
             write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))

@@ -79,6 +79,30 @@ def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
     assert by_segment and all(total == pytest.approx(100.0, abs=0.1) for total in by_segment.values())
 
 
+def test_coralnet_exports_match_the_ortho_map(tmp_path):
+    """points.csv labels are the classes drawn at those pixels of ortho_labels.png; percent_covers rows sum to 100."""
+    import cv2
+
+    from reefmap.synth.dataset import SynthSettings, synthesize
+    from reefmap.taxonomy import default_taxonomy
+    import reefmap
+
+    truth = tmp_path / "synth"
+    synthesize(truth, SynthSettings(seed=4, length_m=2.0, fps=4.0, size=(320, 180)), quiet=True)
+    run = tmp_path / "run"
+    reefmap.process(truth / "video.mp4", run, fps=4, oracle=str(truth), quiet=True, point_segment_length=0.5)
+    ortho = cv2.imread(str(run / "ortho_labels.png"))[..., ::-1]
+    colour_of = {c.name: list(c.colour) for c in default_taxonomy().classes}
+    with open(run / "points.csv") as f:
+        points = list(csv.DictReader(f))
+    assert len(points) % 50 == 0 and len(points) >= 150
+    assert all(ortho[int(p["Row"]), int(p["Column"])].tolist() == colour_of[p["Label"]] for p in points)
+    with open(run / "percent_covers.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0][:4] == ["Image ID", "Image name", "Annotation status", "Points"] and rows[-1][1] == "ALL IMAGES"
+    assert all(sum(map(float, r[4:])) == pytest.approx(100.0, abs=0.01) for r in rows[1:])
+
+
 def test_no_default_weights_refuses_clearly(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("REEFMAP_WEIGHTS", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))

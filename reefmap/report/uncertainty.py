@@ -20,33 +20,45 @@ class PointEstimate:
     ci_high: float
 
 
-def segment_point_percents(label_grid: np.ndarray, taxonomy: Taxonomy, cell_size: float, segment_length: float,
-                           points_per_segment: int, rng: np.random.Generator) -> np.ndarray:
-    """(S, C) percent of points per class channel in each segment along the columns that holds counted cells.
+@dataclass(frozen=True)
+class PointSample:
+    """Random points on the top-down map: their segment along the transect, cell (row, column) and class id."""
 
-    Points fall on random mapped cells of classes that count (excluded classes are not in the denominator).
-    """
+    segment: np.ndarray  # (P,) int64 segment index along the columns
+    rows: np.ndarray  # (P,) int64
+    cols: np.ndarray  # (P,) int64
+    labels: np.ndarray  # (P,) int32 class id
+    points_per_segment: int
+
+
+def sample_points(label_grid: np.ndarray, taxonomy: Taxonomy, cell_size: float, segment_length: float,
+                  points_per_segment: int, rng: np.random.Generator) -> PointSample:
+    """`points_per_segment` random mapped cells (with replacement) per segment of `segment_length` along the
+    columns, among cells of classes that count: excluded classes are not in the denominator, as in a point count."""
     counted = taxonomy.ids[~np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cover"))]
+    rows, cols = np.nonzero(np.isin(label_grid, counted))
+    segment = np.floor(cols * cell_size / segment_length).astype(np.int64)
+    picks = [members[rng.integers(0, len(members), points_per_segment)]
+             for members in (np.flatnonzero(segment == s) for s in np.unique(segment))]
+    chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
+    return PointSample(segment[chosen], rows[chosen], cols[chosen], label_grid[rows[chosen], cols[chosen]],
+                       points_per_segment)
+
+
+def segment_percents(sample: PointSample, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) segment indices and (S, C) percent of each segment's points per class channel."""
     channel_of = np.full(int(taxonomy.ids.max()) + 1, -1)
     channel_of[taxonomy.ids] = np.arange(len(taxonomy))
-    rows, cols = np.nonzero(np.isin(label_grid, counted))
-    if len(rows) == 0:
-        return np.zeros((0, len(taxonomy)))
-    segment = np.floor(cols * cell_size / segment_length).astype(np.int64)
-    percents = []
-    for s in np.unique(segment):
-        members = np.flatnonzero(segment == s)
-        picks = members[rng.integers(0, len(members), points_per_segment)]
-        channels = channel_of[label_grid[rows[picks], cols[picks]]]
-        percents.append(100.0 * np.bincount(channels, minlength=len(taxonomy)) / points_per_segment)
-    return np.array(percents)
+    segments = np.unique(sample.segment)
+    percents = [100.0 * np.bincount(channel_of[sample.labels[sample.segment == s]], minlength=len(taxonomy))
+                / sample.points_per_segment for s in segments]
+    return segments, np.array(percents).reshape(len(segments), len(taxonomy))
 
 
-def point_cover(label_grid: np.ndarray, taxonomy: Taxonomy, cell_size: float, segment_length: float = 1.0,
-                points_per_segment: int = 50, bootstrap: int = 1000, seed: int = 0) -> list[PointEstimate]:
+def point_cover(sample: PointSample, taxonomy: Taxonomy, bootstrap: int = 1000, seed: int = 0) -> list[PointEstimate]:
     """Per class: mean of the segments' point percentages, standard error over segments, bootstrap 95 % interval."""
     rng = np.random.default_rng(seed)
-    percents = segment_point_percents(label_grid, taxonomy, cell_size, segment_length, points_per_segment, rng)
+    _, percents = segment_percents(sample, taxonomy)
     n = len(percents)
     if n == 0:
         return [PointEstimate(int(c), 0.0, 0.0, 0.0, 0.0) for c in taxonomy.ids]

@@ -15,7 +15,8 @@ import numpy as np
 
 from reefmap.errors import OutputError
 from reefmap.report.cover import CoverRow
-from reefmap.report.uncertainty import PointEstimate
+from reefmap.report.uncertainty import PointEstimate, PointSample, segment_percents
+from reefmap.taxonomy import Taxonomy
 
 COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded")
 POINT_COLUMNS = ("point_percent", "point_se", "point_ci_low", "point_ci_high")
@@ -139,3 +140,27 @@ def read_poses_csv(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """(N,) times and (N, 4, 4) camera-to-world poses from a file written by `write_poses_csv`."""
     data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return data[:, 1], data[:, 2:18].reshape(-1, 4, 4)
+
+
+def write_coralnet_points(sample: PointSample, taxonomy: Taxonomy, image_name: str, path: Path) -> None:
+    """The sampled points on the ortho image in CoralNet's annotation import form: Name,Row,Column,Label."""
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(("Name", "Row", "Column", "Label"))
+        for r, c, label in zip(sample.rows, sample.cols, sample.labels):
+            writer.writerow((image_name, int(r), int(c), taxonomy.by_id(int(label)).name))
+
+
+def write_coralnet_percent_covers(sample: PointSample, taxonomy: Taxonomy, path: Path) -> None:
+    """CoralNet's percent_covers.csv layout, one 'image' per transect segment, then the mean row."""
+    segments, percents = segment_percents(sample, taxonomy)
+    names = [c.name for c in taxonomy.classes]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["Image ID", "Image name", "Annotation status", "Points", *names])
+        for k, (segment, row) in enumerate(zip(segments, percents)):
+            writer.writerow([k + 1, f"segment_{int(segment):04d}", "Confirmed", sample.points_per_segment,
+                             *(f"{v:.3f}" for v in row)])
+        if len(percents):
+            writer.writerow(["", "ALL IMAGES", "", sample.points_per_segment * len(percents),
+                             *(f"{v:.3f}" for v in percents.mean(axis=0))])
