@@ -25,8 +25,8 @@ from reefmap.mapping.cloud import write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
-from reefmap.report.cover import CoverRow, fit_ground_frame, planar_cover, top_down_grid
-from reefmap.report.uncertainty import point_cover, sample_points
+from reefmap.report.cover import CoverRow, TopDownGrid, fit_ground_frame, planar_cover, top_down_grid
+from reefmap.report.uncertainty import PointEstimate, PointSample, point_cover, sample_points
 from reefmap.report.writers import (
     StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
     write_rgba_png, write_segments_csv,
@@ -179,39 +179,63 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                 f"--max-depth {config.max_depth:g}; check the video shows the seabed, or raise --max-depth"
             )
         with timer.stage("cover"):
-            camera_centres = np.stack([p[:3, 3] for p in fuser.poses])
-            ground = fit_ground_frame(cloud.points, camera_centres)
-            cell_size = config.cell_size or config.voxel_size
-            grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size,
-                                 top_band=config.voxel_size, max_id=int(taxonomy.ids.max()),
-                                 segment_length=config.segment_length)
-            cover = planar_cover(grid.class_cells, taxonomy)
-            segments = [planar_cover(cells, taxonomy) for cells in grid.segment_cells]
-            sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length,
-                                   config.points_per_segment, np.random.default_rng(0))
-            points = {p.class_id: p for p in point_cover(sample, taxonomy)}
+            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config)
         with timer.stage("write"):
-            write_ply(cloud, outputs.path("cloud.ply"))
-            write_cover_csv(cover, outputs.path("cover.csv"), cell_size ** 2, points)
-            write_segments_csv(segments, config.segment_length, outputs.path("cover_segments.csv"), cell_size ** 2)
-            write_coralnet_points(sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))
-            write_coralnet_percent_covers(sample, taxonomy, outputs.path("percent_covers.csv"))
-            write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
-            valid = grid.labels > 0
-            write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
-            write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
-        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, points, timer)
+            write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
+        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer)
         summary["network_health"] = health
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
     except BaseException:
         outputs.discard()
         raise
-    return ProcessResult(Path(out_dir), cover, cloud, summary, files)
+    return ProcessResult(Path(out_dir), measured.cover, cloud, summary, files)
 
 
-def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, grid, cover, points, timer) -> dict:
+@dataclass
+class MeasuredCover:
+    """Cover of a map: the top-down grid, area cover overall and per segment, and the point count with uncertainty."""
+
+    grid: TopDownGrid
+    cover: list[CoverRow]
+    segments: list[list[CoverRow]]
+    sample: PointSample
+    points: dict[int, PointEstimate]
+
+
+def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy,
+                  config: ProcessConfig) -> MeasuredCover:
+    """Level the cloud on its seabed plane, rasterise it from above and measure cover three ways."""
+    ground = fit_ground_frame(cloud.points, camera_centres)
+    cell_size = config.cell_size or config.voxel_size
+    grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size,
+                         top_band=config.voxel_size, max_id=int(taxonomy.ids.max()), segment_length=config.segment_length)
+    sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
+                           np.random.default_rng(0))
+    return MeasuredCover(grid, planar_cover(grid.class_cells, taxonomy),
+                         [planar_cover(cells, taxonomy) for cells in grid.segment_cells], sample,
+                         {p.class_id: p for p in point_cover(sample, taxonomy)})
+
+
+def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: FrameFuser, measured: MeasuredCover,
+                      taxonomy: Taxonomy) -> None:
+    """Cloud, cover tables, CoralNet exports, trajectory and ortho rasters into the staging folder."""
+    grid = measured.grid
+    cell_area = grid.cell_size ** 2
+    write_ply(cloud, outputs.path("cloud.ply"))
+    write_cover_csv(measured.cover, outputs.path("cover.csv"), cell_area, measured.points)
+    write_segments_csv(measured.segments, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
+    write_coralnet_points(measured.sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))
+    write_coralnet_percent_covers(measured.sample, taxonomy, outputs.path("percent_covers.csv"))
+    write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
+    valid = grid.labels > 0
+    write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
+    write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
+
+
+def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer) -> dict:
     """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
+    grid, cover, points = measured.grid, measured.cover, measured.points
     frames = len(fuser.poses)
     total_s = sum(timer.seconds.values())
     return {
