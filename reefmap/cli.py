@@ -145,6 +145,20 @@ def snapshot(source, out, direction, colouring, size, point_size):
     click.echo(f"wrote {render_snapshot(load_map(source), out, direction, colouring, size, point_size)}")
 
 
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path))
+@click.option("--colour", "colouring", type=click.Choice(["labels", "rgb", "confidence", "views"]), default="labels",
+              show_default=True)
+@click.option("--point-size", type=float, default=2.0, show_default=True)
+@click.option("--keys", default="", help="Keys to apply after opening, e.g. 'O1P' (oblique, hide class 1, path).")
+@click.option("--screenshot", type=click.Path(path_type=Path), help="Save the view to this PNG and close.")
+def view(source, colouring, point_size, keys, screenshot):
+    """Open SOURCE (a run folder or a .ply/.pcd cloud) in the Open3D viewer; press H for the keys."""
+    from reefmap.viewer import InteractiveViewer, camera_path, load_map
+
+    InteractiveViewer(load_map(source), camera_path(source), colouring, point_size).run(keys, screenshot)
+
+
 @main.group()
 def train():
     """Train the segmentation or the depth/pose network."""

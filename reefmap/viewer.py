@@ -90,8 +90,7 @@ def _camera_directions(ground: GroundFrame, view: str) -> tuple[np.ndarray, np.n
 def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colouring: str = "labels",
                     size: tuple[int, int] = (1600, 900), point_size: float = 2.0) -> Path:
     """Render offscreen (EGL, no display needed) and composite a legend and a scale bar; returns the PNG path."""
-    if not os.environ.get("XDG_RUNTIME_DIR"):  # the windowing library complains on stderr without one
-        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="reefmap-runtime-")
+    _ensure_runtime_dir()
     o3d = open3d()
     front, up = _camera_directions(view.ground, direction)
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(view.cloud.points.astype(np.float64)))
@@ -127,6 +126,12 @@ def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colo
         raise UsageError(f"cannot write {out}; choose a folder you can write to")
     partial.replace(out)
     return out
+
+
+def _ensure_runtime_dir() -> None:
+    """GLFW complains on stderr when XDG_RUNTIME_DIR is unset (containers, CI): give it a private one."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        os.environ["XDG_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="reefmap-runtime-")
 
 
 def _draw_legend(bgr: np.ndarray, view: MapView, max_rows: int = 12) -> None:
@@ -167,3 +172,142 @@ def _draw_scale_bar(bgr: np.ndarray, view: MapView, camera) -> None:
     cv2.rectangle(bgr, (x0, y0), (x0 + bar_px, y0 + 8), (0, 0, 0), -1)
     unit = "m" if view.units.startswith("metres") else "units"
     cv2.putText(bgr, f"{length:g} {unit}", (x0, y0 - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+KEY_HELP = """keys:  L labels  R true colour  C confidence  V view count
+       T top  O oblique  S side  P camera path on/off  + / - point size
+       1-9 toggle the legend's classes  A all classes  H this help  Q close"""
+
+
+class InteractiveViewer:
+    """An Open3D window over a map with keys for colourings, class toggles, preset views and the camera path."""
+
+    def __init__(self, view: MapView, path: np.ndarray | None, colouring: str = "labels", point_size: float = 2.0):
+        self.view, self.path, self.colouring, self.point_size = view, path, colouring, point_size
+        labels = view.cloud.labels[view.cloud.labels > 0]
+        ids, counts = np.unique(labels, return_counts=True)
+        self.legend = [int(i) for i in ids[np.argsort(-counts)][:9]]
+        self.hidden: set[int] = set()
+        self.show_path = path is not None
+        o3d = open3d()
+        self.cloud = o3d.geometry.PointCloud()
+        self.lines = o3d.geometry.LineSet()
+        self.vis = o3d.visualization.VisualizerWithKeyCallback()
+
+    def legend_text(self) -> str:
+        rows = []
+        for k, class_id in enumerate(self.legend, start=1):
+            state = "hidden" if class_id in self.hidden else "shown"
+            rows.append(f"  {k}  {self.view.taxonomy.by_id(class_id).name} ({state})")
+        return "classes:\n" + "\n".join(rows)
+
+    def _refresh(self, vis=None) -> bool:
+        self._fill()
+        self.vis.update_geometry(self.cloud)
+        self.vis.update_geometry(self.lines)
+        self.vis.get_render_option().point_size = self.point_size
+        return True
+
+    def _fill(self) -> None:
+        """Put the visible points, their colours and the camera path into the window's geometries."""
+        o3d = open3d()
+        keep = ~np.isin(self.view.cloud.labels, list(self.hidden))
+        colours = point_colours(self.view, "labels" if self.colouring == "labels" else "rgb")
+        if self.colouring == "confidence":
+            colours = point_colours(self.view, "confidence")
+        elif self.colouring == "views":
+            views = np.clip(self.view.cloud.n_views * 255 // max(1, int(self.view.cloud.n_views.max())), 0, 255)
+            colours = cv2.applyColorMap(views.astype(np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1]
+        self.cloud.points = o3d.utility.Vector3dVector(self.view.cloud.points[keep].astype(np.float64))
+        self.cloud.colors = o3d.utility.Vector3dVector(colours[keep].astype(np.float64) / 255.0)
+        if self.path is not None and self.show_path:
+            self.lines.points = o3d.utility.Vector3dVector(self.path)
+            self.lines.lines = o3d.utility.Vector2iVector(np.stack([np.arange(len(self.path) - 1),
+                                                                    np.arange(1, len(self.path))], 1))
+            self.lines.paint_uniform_color([1.0, 0.2, 0.2])
+        else:
+            self.lines.clear()
+
+    def _set_view(self, direction: str) -> bool:
+        front, up = _camera_directions(self.view.ground, direction)
+        control = self.vis.get_view_control()
+        control.set_lookat(self.view.cloud.points.mean(axis=0).astype(np.float64))
+        control.set_front(front)
+        control.set_up(up)
+        control.set_zoom(0.7)
+        return True
+
+    def _colour(self, colouring: str):
+        def handler(vis):
+            self.colouring = colouring
+            return self._refresh()
+        return handler
+
+    def _toggle(self, index: int):
+        def handler(vis):
+            if index < len(self.legend):
+                self.hidden ^= {self.legend[index]}
+                print(self.legend_text())
+            return self._refresh()
+        return handler
+
+    def _resize(self, factor: float):
+        def handler(vis):
+            self.point_size = float(np.clip(self.point_size * factor, 1.0, 20.0))
+            return self._refresh()
+        return handler
+
+    def _toggle_path(self, vis) -> bool:
+        self.show_path = not self.show_path
+        return self._refresh()
+
+    def _show_all(self, vis) -> bool:
+        self.hidden.clear()
+        return self._refresh()
+
+    def press(self, key: str) -> None:
+        """Apply one key as if typed in the window (for scripted sessions and tests)."""
+        self._handlers()[key.upper()](self.vis)
+
+    def _handlers(self) -> dict:
+        handlers = {"L": self._colour("labels"), "R": self._colour("rgb"), "C": self._colour("confidence"),
+                    "V": self._colour("views"), "T": lambda vis: self._set_view("top"),
+                    "O": lambda vis: self._set_view("oblique"), "S": lambda vis: self._set_view("side"),
+                    "P": self._toggle_path, "+": self._resize(1.5), "-": self._resize(1 / 1.5), "A": self._show_all,
+                    "H": lambda vis: print(KEY_HELP + "\n" + self.legend_text()) or False,
+                    "Q": lambda vis: self.vis.close() or False}
+        handlers |= {str(k + 1): self._toggle(k) for k in range(9)}
+        return handlers
+
+    def run(self, keys: str = "", screenshot: str | Path | None = None, width: int = 1600, height: int = 900) -> None:
+        """Open the window; with `keys` apply them, with `screenshot` save the view and close instead of waiting."""
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise UsageError("no display to open a window on; use `reefmap snapshot` for pictures, or run under a "
+                             "desktop session or Xvfb")
+        _ensure_runtime_dir()
+        if not self.vis.create_window("reefmap", width=width, height=height):
+            raise UsageError("the viewer window could not be opened on this display; use `reefmap snapshot` instead")
+        for key, handler in self._handlers().items():
+            self.vis.register_key_callback(ord(key), handler)
+        self.vis.register_key_callback(ord("="), self._resize(1.5))
+        self._fill()
+        self.vis.add_geometry(self.cloud)
+        self.vis.add_geometry(self.lines, reset_bounding_box=False)
+        self._refresh()
+        self._set_view("top")
+        print(KEY_HELP + "\n" + self.legend_text())
+        for key in keys:
+            self.press(key)
+        if screenshot is not None:
+            self.vis.poll_events()
+            self.vis.update_renderer()
+            self.vis.capture_screen_image(str(screenshot), do_render=True)
+        else:
+            self.vis.run()
+        self.vis.destroy_window()
+
+
+def camera_path(source: str | Path) -> np.ndarray | None:
+    """(N, 3) camera centres of a run folder, or None for a plain cloud."""
+    trajectory = Path(source) / "trajectory.csv"
+    return read_poses_csv(trajectory)[1][:, :3, 3] if Path(source).is_dir() and trajectory.exists() else None

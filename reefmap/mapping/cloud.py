@@ -30,7 +30,10 @@ def write_ply(cloud: LabelledCloud, path: str | Path) -> None:
 
 
 def read_ply(path: str | Path) -> LabelledCloud:
-    """Read a PLY; label, confidence and n_views default to 0, 1 and 0 when a file lacks them."""
+    """Read a PLY or PCD; label, confidence and n_views default to 0, 1 and 0 when a file lacks them.
+
+    Every array is copied out of Open3D's memory, so none outlives the tensors it would point into.
+    """
     pc = open3d().t.io.read_point_cloud(str(path))
     points = pc.point.positions.numpy().astype(np.float32)
     n = len(points)
@@ -38,7 +41,7 @@ def read_ply(path: str | Path) -> LabelledCloud:
     def field(name, default, dtype):
         return pc.point[name].numpy().reshape(n).astype(dtype) if name in pc.point else np.full(n, default, dtype)
 
-    colours = pc.point.colors.numpy() if "colors" in pc.point else np.full((n, 3), 128, np.uint8)
+    colours = pc.point.colors.numpy().copy() if "colors" in pc.point else np.full((n, 3), 128, np.uint8)
     if colours.dtype != np.uint8:
         colours = np.clip(np.rint(colours * 255.0), 0, 255).astype(np.uint8)
     return LabelledCloud(points, colours, field("label", 0, np.int32), field("confidence", 1.0, np.float32),
