@@ -121,6 +121,9 @@ def evaluate(run_dir, truth_dir):
                f"completeness {100 * (cloud['completeness'] or 0):.1f} % within {cloud['completeness_radius_m'] * 100:.0f} cm")
     if labels["accuracy"] is not None:
         click.echo(f"3D labels          accuracy {100 * labels['accuracy']:.1f} %, mIoU {100 * labels['miou']:.1f} %")
+    if r["rugosity"]:
+        click.echo(f"rugosity           run {r['rugosity']['run']:.3f}, truth {r['rugosity']['truth']:.3f} "
+                   f"({r['rugosity']['error_percent']:+.1f} %)")
     if r["depth"]:
         d = r["depth"]
         click.echo(f"depth ({d['frames']} frames) AbsRel {d['abs_rel']:.3f} (median-scaled {d['abs_rel_median_scaled']:.3f}), "

@@ -113,6 +113,7 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
                   "completeness": completeness, "completeness_radius_m": COMPLETENESS_RADIUS_M},
         "labels_3d": label_eval,
         "depth": _depth_scores(run_dir, truth_dir, manifest, run_times, s),
+        "rugosity": _rugosity_scores(run_dir, manifest),
     }
     partial = run_dir / "evaluation.json.partial"
     write_json(result, partial)
@@ -155,6 +156,14 @@ def _depth_scores(run_dir: Path, truth_dir: Path, manifest: dict, run_times: np.
         return None
     return {"frames": len(abs_rel), "abs_rel": float(np.mean(abs_rel)), "delta_1.25": float(np.mean(delta)),
             "abs_rel_median_scaled": float(np.mean(median_abs_rel))}
+
+
+def _rugosity_scores(run_dir: Path, manifest: dict) -> dict | None:
+    run = json.loads((run_dir / "summary.json").read_text()).get("rugosity", {}).get("overall")
+    true = manifest["truth"].get("rugosity")
+    if run is None or not true:
+        return None
+    return {"run": run, "truth": true, "error_percent": 100.0 * (run - true) / true}
 
 
 def _label_scores(predicted: np.ndarray, true: np.ndarray, taxonomy) -> dict:

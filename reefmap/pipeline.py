@@ -26,6 +26,7 @@ from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, TopDownGrid, fit_ground_frame, planar_cover, top_down_grid
+from reefmap.report.rugosity import Rugosity, height_grid, rugosity
 from reefmap.report.uncertainty import PointEstimate, PointSample, point_cover, sample_points
 from reefmap.report.writers import (
     StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
@@ -201,20 +202,28 @@ class MeasuredCover:
     segments: list[list[CoverRow]]
     sample: PointSample
     points: dict[int, PointEstimate]
+    rugosity: Rugosity
+    rugosity_cell: float
 
 
 def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy,
                   config: ProcessConfig) -> MeasuredCover:
-    """Level the cloud on its seabed plane, rasterise it from above and measure cover three ways."""
+    """Level the cloud on its seabed plane, rasterise it from above, measure cover three ways and rugosity.
+
+    Rugosity uses a mean-height grid of three voxels per cell, which averages out the voxel scatter.
+    """
     ground = fit_ground_frame(cloud.points, camera_centres)
     cell_size = config.cell_size or config.voxel_size
-    grid = top_down_grid(ground.to_local(cloud.points), cloud.labels, cloud.colours, cell_size,
+    local = ground.to_local(cloud.points)
+    grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size,
                          top_band=config.voxel_size, max_id=int(taxonomy.ids.max()), segment_length=config.segment_length)
+    rugosity_cell = 3.0 * config.voxel_size
     sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
                            np.random.default_rng(0))
     return MeasuredCover(grid, planar_cover(grid.class_cells, taxonomy),
                          [planar_cover(cells, taxonomy) for cells in grid.segment_cells], sample,
-                         {p.class_id: p for p in point_cover(sample, taxonomy)})
+                         {p.class_id: p for p in point_cover(sample, taxonomy)},
+                         rugosity(height_grid(local, rugosity_cell), rugosity_cell, config.segment_length), rugosity_cell)
 
 
 def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: FrameFuser, measured: MeasuredCover,
@@ -275,6 +284,9 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "point_count_method": f"{config.points_per_segment} random points on the top-down map per "
                               f"{config.point_segment_length:g}-unit segment; mean over segments, standard error over "
                               "segments, bootstrap 95 % interval (1000 resamples of segments)",
+        "rugosity": {"overall": measured.rugosity.overall, "by_segment": measured.rugosity.by_segment,
+                     "planar_area": measured.rugosity.planar_area, "height_grid_cell": measured.rugosity_cell,
+                     "method": "triangulated top-surface height grid: surface area / planar area"},
         "segments": {"length": config.segment_length, "count": len(grid.segment_cells),
                      "along": "the seabed's main direction, in the direction of travel, from the start of the map"},
         "excluded_classes": [r.name for r in cover if r.excluded],

@@ -33,6 +33,7 @@ def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, tmp_p
     assert report["trajectory"]["ate_rmse_m"] < 1e-6 and report["trajectory"]["scale_error_percent"] < 1e-6
     assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.9
     assert report["labels_3d"]["accuracy"] > 0.95
+    assert abs(report["rugosity"]["error_percent"]) < 5.0
     assert json.loads((run / "evaluation.json").read_text())["cover"] == report["cover"]
 
 

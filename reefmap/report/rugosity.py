@@ -1,0 +1,58 @@
+"""Structural complexity: rugosity (surface area over planar area) of the seabed's top surface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rugosity:
+    """Overall and per-segment rugosity; planar areas in map units² over the cells with a surface."""
+
+    overall: float | None
+    planar_area: float
+    by_segment: list[float | None]
+
+
+def height_grid(local: np.ndarray, cell_size: float) -> np.ndarray:
+    """(H, W) mean height per cell of (N, 3) seabed-frame points (rows along v, columns along u); NaN where empty.
+
+    The mean, unlike the maximum, does not turn the scatter of voxel positions into false relief.
+    """
+    col = np.floor((local[:, 0] - local[:, 0].min()) / cell_size).astype(np.int64)
+    row = np.floor((local[:, 1] - local[:, 1].min()) / cell_size).astype(np.int64)
+    h, w = int(row.max()) + 1, int(col.max()) + 1
+    cell = row * w + col
+    total = np.bincount(cell, weights=local[:, 2], minlength=h * w)
+    count = np.bincount(cell, minlength=h * w)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(h, w)
+
+
+def rugosity(heights: np.ndarray, cell_size: float, segment_length: float) -> Rugosity:
+    """Triangulate the height grid (two triangles per 2x2 block of filled cells) and divide its area by the planar
+    area of those blocks, overall and per segment of `segment_length` along the columns."""
+    z00, z01, z10, z11 = heights[:-1, :-1], heights[:-1, 1:], heights[1:, :-1], heights[1:, 1:]
+    filled = np.isfinite(z00) & np.isfinite(z01) & np.isfinite(z10) & np.isfinite(z11)
+    c = cell_size
+    # triangle (00, 01, 11) spans (c, 0, dz1) x (c, c, dz2); triangle (00, 11, 10) spans (c, c, dz2) x (0, c, dz3)
+    a = _triangle_area(np.array([c, 0.0]), np.array([c, c]), z01 - z00, z11 - z00)
+    b = _triangle_area(np.array([c, c]), np.array([0.0, c]), z11 - z00, z10 - z00)
+    surface = np.where(filled, a + b, 0.0)
+    column_segment = np.floor(np.arange(surface.shape[1]) * c / segment_length).astype(np.int64)
+    n_segments = int(column_segment.max()) + 1 if surface.size else 0
+    by_segment = []
+    for s in range(n_segments):
+        blocks = filled[:, column_segment == s]
+        by_segment.append(float(surface[:, column_segment == s].sum() / (blocks.sum() * c * c)) if blocks.any() else None)
+    planar = float(filled.sum() * c * c)
+    return Rugosity(float(surface.sum() / planar) if planar else None, planar, by_segment)
+
+
+def _triangle_area(edge1_xy: np.ndarray, edge2_xy: np.ndarray, dz1: np.ndarray, dz2: np.ndarray) -> np.ndarray:
+    """Areas of triangles with edges (edge1_xy, dz1) and (edge2_xy, dz2), elementwise over the height differences."""
+    cx = edge1_xy[1] * dz2 - dz1 * edge2_xy[1]
+    cy = dz1 * edge2_xy[0] - edge1_xy[0] * dz2
+    cz = edge1_xy[0] * edge2_xy[1] - edge1_xy[1] * edge2_xy[0]
+    return 0.5 * np.sqrt(cx ** 2 + cy ** 2 + cz ** 2)
