@@ -29,6 +29,7 @@ class ProcessConfig:
     point_segment_length: float = 1.0
     points_per_segment: int = 50
     oracle: str | None = None
+    use_gravity: bool = True
     save_depth: bool = False
     quiet: bool = False
 

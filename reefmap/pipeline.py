@@ -33,6 +33,7 @@ from reefmap.report.writers import (
     write_rgba_png, write_segments_csv,
 )
 from reefmap.taxonomy import Taxonomy, default_taxonomy
+from reefmap.telemetry import transect_gravity, up_direction
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
@@ -180,7 +181,12 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                 f"--max-depth {config.max_depth:g}; check the video shows the seabed, or raise --max-depth"
             )
         with timer.stage("cover"):
-            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config)
+            up = None
+            if config.use_gravity:
+                gravity = transect_gravity([v.path for v in source.videos], [v.duration_s for v in source.videos])
+                if gravity is not None:
+                    up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
+            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, up)
         with timer.stage("write"):
             write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
         summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer)
@@ -204,15 +210,17 @@ class MeasuredCover:
     points: dict[int, PointEstimate]
     rugosity: Rugosity
     rugosity_cell: float
+    levelled_by: str = "seabed plane (PCA of the map)"
 
 
 def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy,
-                  config: ProcessConfig) -> MeasuredCover:
+                  config: ProcessConfig, up: np.ndarray | None = None) -> MeasuredCover:
     """Level the cloud on its seabed plane, rasterise it from above, measure cover three ways and rugosity.
 
     Rugosity uses a mean-height grid of three voxels per cell, which averages out the voxel scatter.
+    With `up` (from gravity) the map is levelled by it, otherwise by the fitted seabed plane.
     """
-    ground = fit_ground_frame(cloud.points, camera_centres)
+    ground = fit_ground_frame(cloud.points, camera_centres, up)
     cell_size = config.cell_size or config.voxel_size
     local = ground.to_local(cloud.points)
     grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size,
@@ -223,7 +231,8 @@ def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Ta
     return MeasuredCover(grid, planar_cover(grid.class_cells, taxonomy),
                          [planar_cover(cells, taxonomy) for cells in grid.segment_cells], sample,
                          {p.class_id: p for p in point_cover(sample, taxonomy)},
-                         rugosity(height_grid(local, rugosity_cell), rugosity_cell, config.segment_length), rugosity_cell)
+                         rugosity(height_grid(local, rugosity_cell), rugosity_cell, config.segment_length), rugosity_cell,
+                         "gravity from the video's GoPro telemetry (GRAV)" if up is not None else MeasuredCover.levelled_by)
 
 
 def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: FrameFuser, measured: MeasuredCover,
@@ -284,6 +293,7 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "point_count_method": f"{config.points_per_segment} random points on the top-down map per "
                               f"{config.point_segment_length:g}-unit segment; mean over segments, standard error over "
                               "segments, bootstrap 95 % interval (1000 resamples of segments)",
+        "levelled_by": measured.levelled_by,
         "rugosity": {"overall": measured.rugosity.overall, "by_segment": measured.rugosity.by_segment,
                      "planar_area": measured.rugosity.planar_area, "height_grid_cell": measured.rugosity_cell,
                      "method": "triangulated top-surface height grid: surface area / planar area"},

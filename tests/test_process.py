@@ -42,6 +42,7 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_processed"] == 5
     assert summary["camera"]["native"]["name"] == "gopro_hero10_linear"
+    assert summary["levelled_by"].startswith("gravity")
     assert summary["processing_size"] == [640, 360]
     assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "depth", "pose", "fusion", "cover", "write"}
     assert len(summary["weights"]["segmentation"]["sha256"]) == 64
@@ -71,6 +72,7 @@ def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
     assert result.cloud_path.exists() and len(result.cloud) == result.summary["map"]["points"]
     counted = [r.percent for r in result.cover if not r.excluded]
     assert sum(counted) == pytest.approx(100.0, abs=0.1)
+    assert result.summary["levelled_by"].startswith("seabed plane")  # no telemetry in this file
     with open(result.out_dir / "cover_segments.csv") as f:
         rows = list(csv.DictReader(f))
     by_segment = {}
