@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/reefmap process $(REALCLIP) --out runs/demo
+	$(BIN)/reefmap snapshot runs/demo --out runs/demo/map_top.png
 
 test: install
 	$(BIN)/python -m pytest -q

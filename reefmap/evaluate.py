@@ -36,6 +36,24 @@ def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = True) -> 
     return s, R, mu_t - s * R @ mu_s
 
 
+def align_trajectories(estimate: np.ndarray, reference: np.ndarray, arm_m: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:
+    """Similarity taking (N, 4, 4) estimated camera-to-world poses onto the reference ones.
+
+    Camera centres alone leave the roll about a straight transect undetermined, so each camera also
+    contributes the tips of its three axes, `arm_m` long in the reference (scaled by the path-length
+    ratio in the estimate).
+    """
+    est, ref = estimate[:, :3, 3], reference[:, :3, 3]
+    est_length = np.linalg.norm(np.diff(est, axis=0), axis=1).sum()
+    ref_length = np.linalg.norm(np.diff(ref, axis=0), axis=1).sum()
+    if len(est) < 2 or est_length <= 0:
+        return 1.0, reference[0, :3, :3] @ estimate[0, :3, :3].T, ref.mean(0) - est.mean(0)
+    est_arm = arm_m * est_length / ref_length
+    source = np.concatenate([est] + [est + est_arm * estimate[:, :3, k] for k in range(3)])
+    target = np.concatenate([ref] + [ref + arm_m * reference[:, :3, k] for k in range(3)])
+    return umeyama(source, target)
+
+
 def _read_cover(path: Path) -> dict[int, float | None]:
     with open(path) as f:
         return {int(r["class_id"]): (float(r["percent_cover"]) if r["percent_cover"] else None) for r in csv.DictReader(f)}
@@ -58,10 +76,7 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
     index = np.clip(np.rint(run_times * manifest["fps"]).astype(int), 0, len(true_times) - 1)
     est, ref = run_poses[:, :3, 3], true_poses[index, :3, 3]
     path_length = float(np.linalg.norm(np.diff(ref, axis=0), axis=1).sum())
-    if len(est) >= 3 and np.ptp(est, axis=0).max() > 0:
-        s, R, t = umeyama(est, ref)
-    else:
-        s, R, t = 1.0, np.eye(3), ref.mean(0) - est.mean(0)
+    s, R, t = align_trajectories(run_poses, true_poses[index])
     aligned = s * est @ R.T + t
     ate = float(np.sqrt(np.mean(np.sum((aligned - ref) ** 2, axis=1))))
 

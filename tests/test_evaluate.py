@@ -73,3 +73,16 @@ def test_depth_scores_separate_scale_from_shape(synthetic_transect, tmp_path):
     scores = evaluate(run, synthetic_transect)["depth"]
     assert scores["abs_rel"] == pytest.approx(0.2, abs=0.01)
     assert scores["abs_rel_median_scaled"] < 0.01
+
+
+def test_alignment_of_a_straight_path_recovers_the_roll():
+    from reefmap.evaluate import align_trajectories
+    from reefmap.geometry.transforms import pose_vector_to_matrix
+
+    reference = np.stack([pose_vector_to_matrix(np.array([0.1, 0.2, 0.0, 0.3 * k, 0.0, 1.5])) for k in range(20)])
+    similarity = pose_vector_to_matrix(np.array([0.4, 0.0, 0.0, 1.0, 2.0, 3.0]))  # a roll about the path axis x
+    estimate = np.stack([np.linalg.inv(similarity) @ p for p in reference])
+    estimate[:, :3, 3] *= 0.5  # and half the scale
+    s, R, t = align_trajectories(estimate, reference)
+    assert s == pytest.approx(2.0)
+    np.testing.assert_allclose(R, similarity[:3, :3], atol=1e-9)

@@ -242,3 +242,19 @@ def test_non_finite_network_outputs_are_neutralised_and_counted(tiny_weights, tm
     health = result.summary["network_health"]
     assert health["frames_with_non_finite_labels"] == 2 and health["non_finite_motions"] == 7
     assert np.isfinite(result.cloud.points).all()
+
+
+def test_shipped_default_weights_run_with_no_flags(tmp_path, monkeypatch):
+    """A fresh clone maps a video with the weights in weights/ and no weight options."""
+    from pathlib import Path
+
+    import reefmap
+
+    monkeypatch.setenv("REEFMAP_WEIGHTS", str(tmp_path / "no_user_weights"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    video = write_video(tmp_path / "v.avi", n_frames=6, fps=6.0, size=(320, 180))
+    result = reefmap.process(video, tmp_path / "out", fps=6, quiet=True)
+    repo_weights = Path(__file__).resolve().parents[1] / "weights"
+    for task in ("segmentation", "depth_pose"):
+        assert Path(result.summary["weights"][task]["path"]).parent == repo_weights
+    assert result.summary["units"].startswith("metres")
