@@ -119,3 +119,17 @@ def test_viewer_closes_on_a_real_q_keypress(oracle_run, xvfb_display):
     finally:
         if viewer.poll() is None:
             viewer.kill()
+
+
+def test_snapshot_of_a_plain_pcd_from_another_tool(tmp_path):
+    """A cloud with only positions (no colours, no labels), as other tools write PCD files."""
+    from reefmap.o3d import open3d
+
+    o3d = open3d()
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(0, 4, 5000), rng.uniform(-1, 1, 5000), 0.05 * rng.normal(size=5000)])
+    o3d.io.write_point_cloud(str(tmp_path / "other.pcd"), o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points)))
+    proc = _snapshot(tmp_path / "other.pcd", "--out", tmp_path / "pcd.png", "--colour", "rgb", "--size", "400x300")
+    assert proc.returncode == 0, proc.stderr
+    image = cv2.imread(str(tmp_path / "pcd.png"))
+    assert ((image != 255).any(axis=2)).mean() > 0.02
