@@ -55,42 +55,44 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
-class Segmenter:
-    """Runs a U-Net on batches of frames and returns per-class probabilities at its input size."""
+class _Network:
+    """A loaded network on a device, with the input width and normalisation its card prescribes."""
 
     def __init__(self, weights: LoadedWeights, device: torch.device, input_width: int | None = None):
         self.weights = weights
         self.model = weights.model.to(device).to(memory_format=torch.channels_last)
         self.device = device
-        self.taxonomy = weights.taxonomy
         self.input_width = input_width or weights.card["input_size"][0]
         self.mean = weights.card["normalisation"]["mean"]
         self.std = weights.card["normalisation"]["std"]
+
+    def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
+        """Frames resized to the network size and normalised, as a batch on the device."""
+        size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
+        return to_batch(images, size, self.mean, self.std, self.device)
+
+
+class Segmenter(_Network):
+    """Runs a U-Net on batches of frames and returns per-class probabilities at its input size."""
+
+    @property
+    def taxonomy(self):
+        return self.weights.taxonomy
 
     @torch.inference_mode()
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """(B, C, h, w) float32 softmax probabilities."""
-        size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
         with _autocast(self.device):
-            logits = self.model(to_batch(images, size, self.mean, self.std, self.device))
+            logits = self.model(self.prepare(images))
         return torch.softmax(logits.float(), dim=1).cpu().numpy()
 
 
-class DepthPoseEstimator:
+class DepthPoseEstimator(_Network):
     """Runs the depth network per frame and the pose network on consecutive pairs."""
 
     def __init__(self, weights: LoadedWeights, device: torch.device, input_width: int | None = None):
-        self.weights = weights
-        self.model = weights.model.to(device).to(memory_format=torch.channels_last)
-        self.device = device
-        self.input_width = input_width or weights.card["input_size"][0]
-        self.mean = weights.card["normalisation"]["mean"]
-        self.std = weights.card["normalisation"]["std"]
+        super().__init__(weights, device, input_width)
         self._previous: torch.Tensor | None = None
-
-    def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
-        size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
-        return to_batch(images, size, self.mean, self.std, self.device)
 
     @torch.inference_mode()
     def depth(self, batch: torch.Tensor) -> np.ndarray:

@@ -20,7 +20,7 @@ from reefmap.report.writers import read_poses_csv
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 VIEWS = ("top", "oblique", "side")
-COLOURINGS = ("labels", "rgb", "confidence")
+COLOURINGS = ("labels", "rgb", "confidence", "views")
 BACKGROUND = (255, 255, 255)
 
 
@@ -61,7 +61,7 @@ def load_map(source: str | Path) -> MapView:
 
 
 def point_colours(view: MapView, colouring: str) -> np.ndarray:
-    """(N, 3) uint8 colours: class colours, true colour, or confidence (red low, green high)."""
+    """(N, 3) uint8 colours: class colours, true colour, vote confidence (red low, green high) or view count."""
     if colouring == "labels":
         lut = view.taxonomy.colour_lut()
         labels = np.clip(view.cloud.labels, 0, len(lut) - 1)
@@ -69,8 +69,11 @@ def point_colours(view: MapView, colouring: str) -> np.ndarray:
     if colouring == "rgb":
         return view.cloud.colours
     if colouring == "confidence":
-        scale = np.clip(view.cloud.confidence * 255, 0, 255).astype(np.uint8)[:, None]
-        return cv2.applyColorMap(scale, cv2.COLORMAP_RdYlGn if hasattr(cv2, "COLORMAP_RdYlGn") else cv2.COLORMAP_JET)[:, 0, ::-1]
+        c = np.clip(view.cloud.confidence, 0.0, 1.0)[:, None]
+        return np.rint(np.hstack([1.0 - c, c, np.zeros_like(c)]) * 255).astype(np.uint8)
+    if colouring == "views":
+        views = view.cloud.n_views * 255 // max(1, int(view.cloud.n_views.max()))
+        return cv2.applyColorMap(views.astype(np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1]
     raise UsageError(f"unknown colouring '{colouring}'; use one of {COLOURINGS}")
 
 
@@ -212,12 +215,7 @@ class InteractiveViewer:
         """Put the visible points, their colours and the camera path into the window's geometries."""
         o3d = open3d()
         keep = ~np.isin(self.view.cloud.labels, list(self.hidden))
-        colours = point_colours(self.view, "labels" if self.colouring == "labels" else "rgb")
-        if self.colouring == "confidence":
-            colours = point_colours(self.view, "confidence")
-        elif self.colouring == "views":
-            views = np.clip(self.view.cloud.n_views * 255 // max(1, int(self.view.cloud.n_views.max())), 0, 255)
-            colours = cv2.applyColorMap(views.astype(np.uint8)[:, None], cv2.COLORMAP_VIRIDIS)[:, 0, ::-1]
+        colours = point_colours(self.view, self.colouring)
         self.cloud.points = o3d.utility.Vector3dVector(self.view.cloud.points[keep].astype(np.float64))
         self.cloud.colors = o3d.utility.Vector3dVector(colours[keep].astype(np.float64) / 255.0)
         if self.path is not None and self.show_path:
