@@ -114,8 +114,8 @@ def network_frames(source: FrameSource, segmenter: Segmenter, estimator: DepthPo
         if relative is not None and not np.isfinite(relative).all():
             health["non_finite_motions"] += 1
             relative = np.eye(4)
-        channel = probabilities.argmax(axis=0).astype(np.uint8)
-        yield item.frame, channel, probabilities.max(axis=0), item.depth, trajectory.add(relative)
+        confidence, channel = torch.from_numpy(probabilities).max(dim=0)  # one threaded pass over the classes
+        yield item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), item.depth, trajectory.add(relative)
 
 
 def oracle_frames(source: FrameSource, truth: TruthReader, taxonomy: Taxonomy, timer: StageTimer) -> Iterator[LabelledFrame]:
