@@ -40,7 +40,7 @@ class VoxelMap:
     Points are buffered and merged into the sorted store in chunks of `merge_points`.
     """
 
-    def __init__(self, voxel_size: float, num_classes: int, merge_points: int = 400_000):
+    def __init__(self, voxel_size: float, num_classes: int, merge_points: int = 2_000_000):
         if voxel_size <= 0:
             raise ValueError("voxel_size must be positive")
         self.voxel_size = float(voxel_size)
@@ -60,17 +60,20 @@ class VoxelMap:
         return len(self.keys)
 
     def add_frame(self, points: np.ndarray, channels: np.ndarray, weights: np.ndarray, colours: np.ndarray) -> None:
-        """Add one frame's (N, 3) points with (N,) class channel, (N,) vote weight and (N, 3) uint8 colour."""
+        """Add one frame's (N, 3) points with (N,) class channel, (N,) vote weight and (N, 3) uint8 colour.
+
+        The frame is reduced to its voxels and its (voxel, class) vote pairs, so buffered frames stay small.
+        """
         if len(points) == 0:
             return
-        keys = voxel_keys(points, self.voxel_size)
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        uniq, inverse = np.unique(voxel_keys(points, self.voxel_size), return_inverse=True)
         n, c = len(uniq), self.num_classes
-        votes = np.bincount(inverse * c + channels.astype(np.int64), weights=weights, minlength=n * c)
+        pairs, pair_inverse = np.unique(inverse * c + channels.astype(np.int64), return_inverse=True)
+        pair_votes = np.bincount(pair_inverse, weights=weights, minlength=len(pairs)).astype(np.float32)
         colour = np.stack([np.bincount(inverse, weights=colours[:, i], minlength=n) for i in range(3)], axis=1)
         xyz = np.stack([np.bincount(inverse, weights=points[:, i], minlength=n) for i in range(3)], axis=1)
         count = np.bincount(inverse, minlength=n)
-        self._pending.append((uniq, votes.reshape(n, c), colour, xyz, count))
+        self._pending.append((uniq, pairs, pair_votes, colour.astype(np.float32), xyz, count))
         self._pending_points += len(points)
         if self._pending_points >= self.merge_points:
             self.flush()
@@ -79,22 +82,22 @@ class VoxelMap:
         """Merge buffered frames into the sorted store."""
         if not self._pending:
             return
+        c = self.num_classes
         keys = np.concatenate([p[0] for p in self._pending])
         uniq, inverse = np.unique(keys, return_inverse=True)
         n = len(uniq)
-        votes = np.zeros((n, self.num_classes), dtype=np.float32)
-        colour = np.zeros((n, 3), dtype=np.float32)
-        xyz = np.zeros((n, 3), dtype=np.float64)
-        count = np.zeros(n, dtype=np.int32)
+        starts = np.cumsum([0] + [len(p[0]) for p in self._pending[:-1]])
+        pair_voxels = np.concatenate([inverse[start + p[1] // c] for start, p in zip(starts, self._pending)])
+        pair_classes = np.concatenate([p[1] % c for p in self._pending])
+        pair_votes = np.concatenate([p[2] for p in self._pending])
+        votes = np.bincount(pair_voxels * c + pair_classes, weights=pair_votes, minlength=n * c)
+        votes = votes.reshape(n, c).astype(np.float32)
+        colour = np.concatenate([p[3] for p in self._pending])
+        xyz = np.concatenate([p[4] for p in self._pending])
+        colour = np.stack([np.bincount(inverse, weights=colour[:, i], minlength=n) for i in range(3)], 1).astype(np.float32)
+        xyz = np.stack([np.bincount(inverse, weights=xyz[:, i], minlength=n) for i in range(3)], axis=1)
+        count = np.bincount(inverse, weights=np.concatenate([p[5] for p in self._pending]), minlength=n).astype(np.int32)
         views = np.bincount(inverse, minlength=n).astype(np.int32)
-        start = 0
-        for _, v, col, x, cnt in self._pending:
-            idx = inverse[start:start + len(v)]
-            votes[idx] += v
-            colour[idx] += col
-            xyz[idx] += x
-            count[idx] += cnt
-            start += len(v)
         self._pending, self._pending_points = [], 0
         self._merge(uniq, votes, colour, xyz, count, views)
 
