@@ -21,7 +21,7 @@ from reefmap.errors import EmptyMapError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
 from reefmap.geometry.transforms import TrajectoryBuilder, transform_points
 from reefmap.oracle import TruthReader
-from reefmap.mapping.cloud import write_ply
+from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
@@ -37,7 +37,7 @@ from reefmap.telemetry import transect_gravity, up_direction
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
-OUTPUT_FILES = ("cloud.ply", "cover.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
+OUTPUT_FILES = ("cloud.ply", "cloud.las", "cover.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
                 "ortho_labels.png", "ortho_rgb.png", "summary.json")
 
 
@@ -241,6 +241,7 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     grid = measured.grid
     cell_area = grid.cell_size ** 2
     write_ply(cloud, outputs.path("cloud.ply"))
+    write_las(cloud, outputs.path("cloud.las"))
     write_cover_csv(measured.cover, outputs.path("cover.csv"), cell_area, measured.points)
     write_segments_csv(measured.segments, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
     write_coralnet_points(measured.sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))

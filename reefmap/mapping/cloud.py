@@ -46,3 +46,22 @@ def read_ply(path: str | Path) -> LabelledCloud:
         colours = np.clip(np.rint(colours * 255.0), 0, 255).astype(np.uint8)
     return LabelledCloud(points, colours, field("label", 0, np.int32), field("confidence", 1.0, np.float32),
                          field("n_views", 0, np.int32))
+
+
+def write_las(cloud: LabelledCloud, path: str | Path) -> None:
+    """LAS 1.4, point format 7: x, y, z, 16-bit RGB, the class id in `classification` (8 bits holds all 39
+    Coralscapes ids) and extra dimensions `confidence` and `n_views`; millimetre coordinate precision."""
+    import laspy
+
+    header = laspy.LasHeader(point_format=7, version="1.4")
+    header.offsets = cloud.points.min(axis=0).astype(np.float64) if len(cloud) else np.zeros(3)
+    header.scales = np.array([0.001, 0.001, 0.001])
+    header.add_extra_dims([laspy.ExtraBytesParams(name="confidence", type=np.float32),
+                           laspy.ExtraBytesParams(name="n_views", type=np.int32)])
+    las = laspy.LasData(header)
+    las.x, las.y, las.z = (cloud.points[:, k].astype(np.float64) for k in range(3))
+    las.red, las.green, las.blue = (cloud.colours[:, k].astype(np.uint16) * 257 for k in range(3))
+    las.classification = np.clip(cloud.labels, 0, 255).astype(np.uint8)
+    las.confidence = cloud.confidence.astype(np.float32)
+    las.n_views = cloud.n_views.astype(np.int32)
+    las.write(str(path))
