@@ -31,7 +31,7 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
 
 def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:
     """Render a synthetic reef transect and its ground truth into `out_dir` (fields of `SynthSettings`)."""
-    from reefmap.synth.dataset import SynthSettings, synthesize
+    from reefmap.synthetic.dataset import SynthSettings, synthesize
 
     unknown = set(settings) - set(SynthSettings.__dataclass_fields__)
     if unknown:
@@ -41,6 +41,6 @@ def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:
 
 def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
     """Compare a `process` run with a `synth` truth folder; also written as RUN_DIR/evaluation.json."""
-    from reefmap.evaluate import evaluate as run_evaluation
+    from reefmap.evaluation import evaluate as run_evaluation
 
     return run_evaluation(run_dir, truth_dir)

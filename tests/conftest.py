@@ -58,7 +58,7 @@ def frame_number(image: np.ndarray) -> int:
 @pytest.fixture(scope="session")
 def synthetic_transect(tmp_path_factory) -> Path:
     """A short rendered transect with its ground truth (`reefmap synth`)."""
-    from reefmap.synth.dataset import SynthSettings, synthesize
+    from reefmap.synthetic.dataset import SynthSettings, synthesize
 
     out = tmp_path_factory.mktemp("synth") / "transect"
     synthesize(out, SynthSettings(seed=11, length_m=3.0, fps=5.0, size=(480, 270)), quiet=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from reefmap.errors import UsageError
-from reefmap.evaluate import evaluate, umeyama
+from reefmap.evaluation import evaluate, umeyama
 from reefmap.geometry.transforms import axis_angle_to_matrix
 
 
@@ -76,7 +76,7 @@ def test_depth_scores_separate_scale_from_shape(synthetic_transect, tmp_path):
 
 
 def test_alignment_of_a_straight_path_recovers_the_roll():
-    from reefmap.evaluate import align_trajectories
+    from reefmap.evaluation import align_trajectories
     from reefmap.geometry.transforms import pose_vector_to_matrix
 
     reference = np.stack([pose_vector_to_matrix(np.array([0.1, 0.2, 0.0, 0.3 * k, 0.0, 1.5])) for k in range(20)])
@@ -86,3 +86,14 @@ def test_alignment_of_a_straight_path_recovers_the_roll():
     s, R, t = align_trajectories(estimate, reference)
     assert s == pytest.approx(2.0)
     np.testing.assert_allclose(R, similarity[:3, :3], atol=1e-9)
+
+
+def test_api_functions_stay_callable_after_use(synthetic_transect, tmp_path):
+    """The package's lazy API names must not be shadowed by submodules of the same name."""
+    import reefmap
+
+    run = tmp_path / "oracle"
+    reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True)
+    for _ in range(2):
+        assert "cover" in reefmap.evaluate(run, synthetic_transect)
+    assert callable(reefmap.process) and callable(reefmap.synth)

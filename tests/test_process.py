@@ -85,7 +85,7 @@ def test_coralnet_exports_match_the_ortho_map(tmp_path):
     """points.csv labels are the classes drawn at those pixels of ortho_labels.png; percent_covers rows sum to 100."""
     import cv2
 
-    from reefmap.synth.dataset import SynthSettings, synthesize
+    from reefmap.synthetic.dataset import SynthSettings, synthesize
     from reefmap.taxonomy import default_taxonomy
     import reefmap
 

@@ -9,10 +9,10 @@ from reefmap.geometry.backproject import backproject
 from reefmap.geometry.transforms import invert_pose, transform_points
 from reefmap.report.cover import cells_per_class, planar_cover
 from reefmap.report.writers import read_poses_csv
-from reefmap.synth.path import PathSettings, diver_path, look_rotation
-from reefmap.synth.render import Renderer, WaterSettings
-from reefmap.synth.scene import NAMED_SCENES, build_scene
-from reefmap.synth.truth import top_down_truth
+from reefmap.synthetic.path import PathSettings, diver_path, look_rotation
+from reefmap.synthetic.render import Renderer, WaterSettings
+from reefmap.synthetic.scene import NAMED_SCENES, build_scene
+from reefmap.synthetic.truth import top_down_truth
 from reefmap.taxonomy import default_taxonomy
 
 TAX = default_taxonomy()

@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    from reefmap.synth.dataset import SynthSettings, synthesize
+    from reefmap.synthetic.dataset import SynthSettings, synthesize
 
     w, h = (int(v) for v in args.size.split("x"))
     settings = SynthSettings(seed=args.seed, scene=args.scene, length_m=args.length_m, fps=args.fps, size=(w, h))

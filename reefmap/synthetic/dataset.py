@@ -15,10 +15,10 @@ from reefmap.camera import CameraProfile, generic_profile
 from reefmap.errors import UsageError
 from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_poses_csv
 from reefmap.report.cover import CoverRow
-from reefmap.synth.path import PathSettings, diver_path
-from reefmap.synth.render import Renderer, WaterSettings
-from reefmap.synth.scene import NAMED_SCENES, Scene, build_scene
-from reefmap.synth.truth import close_seen, mark_seen, top_down_truth, truth_summary
+from reefmap.synthetic.path import PathSettings, diver_path
+from reefmap.synthetic.render import Renderer, WaterSettings
+from reefmap.synthetic.scene import NAMED_SCENES, Scene, build_scene
+from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, truth_summary
 from reefmap.taxonomy import default_taxonomy
 
 FORMAT = "reefmap-synth/1"

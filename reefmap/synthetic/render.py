@@ -9,7 +9,7 @@ import numpy as np
 
 from reefmap.camera import CameraProfile
 from reefmap.o3d import open3d
-from reefmap.synth.scene import Scene
+from reefmap.synthetic.scene import Scene
 
 BACKGROUND = 13  # Coralscapes "background": open water
 

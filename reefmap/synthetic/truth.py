@@ -9,7 +9,7 @@ import numpy as np
 
 from reefmap.o3d import open3d
 from reefmap.report.cover import cells_per_class, planar_cover
-from reefmap.synth.scene import Scene
+from reefmap.synthetic.scene import Scene
 from reefmap.taxonomy import Taxonomy
 
 MIN_UPNESS = 0.1  # steepest surface counted in surface area: 1 / 0.1 = 10 x its footprint

@@ -15,7 +15,7 @@ from reefmap.mapping.cloud import read_ply
 from reefmap.o3d import open3d
 from reefmap.report.cover import planar_cover
 from reefmap.report.writers import read_poses_csv, write_json
-from reefmap.synth.dataset import FORMAT, read_mesh_ply
+from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
 from reefmap.taxonomy import default_taxonomy
 
 COMPLETENESS_RADIUS_M = 0.05
