@@ -16,6 +16,7 @@ from reefmap.o3d import open3d
 from reefmap.report.cover import planar_cover
 from reefmap.report.writers import read_poses_csv, write_json
 from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
+from reefmap.synthetic.truth import cells_inside
 from reefmap.taxonomy import default_taxonomy
 
 COMPLETENESS_RADIUS_M = 0.05
@@ -204,15 +205,9 @@ class TruthGrid:
         self.cell_m = float(info["cell_m"])
         self.origin = np.array(info["origin_xy"], np.float64)
 
-    def _cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        col = np.floor((xy[:, 0] - self.origin[0]) / self.cell_m).astype(np.int64)
-        row = np.floor((xy[:, 1] - self.origin[1]) / self.cell_m).astype(np.int64)
-        inside = (row >= 0) & (row < self.labels.shape[0]) & (col >= 0) & (col < self.labels.shape[1])
-        return row[inside], col[inside], inside
-
     def cells_under(self, points: np.ndarray) -> np.ndarray:
         """(max_id + 1,) true cells per class over the filmed cells that hold a mapped point (gaps closed)."""
-        row, col, _ = self._cells(points[:, :2])
+        row, col = cells_inside(points[:, :2], self.origin, self.cell_m, self.labels.shape)
         mapped = np.zeros(self.labels.shape, np.uint8)
         mapped[row, col] = 1
         size = 2 * int(np.ceil(0.03 / self.cell_m)) + 1

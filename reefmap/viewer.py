@@ -90,12 +90,20 @@ def _camera_directions(ground: GroundFrame, view: str) -> tuple[np.ndarray, np.n
     raise UsageError(f"unknown view '{view}'; use one of {VIEWS}")
 
 
+def _aim(control, view: MapView, direction: str) -> None:
+    """Point an Open3D view control at the map's centre from the preset `direction`."""
+    front, up = _camera_directions(view.ground, direction)
+    control.set_lookat(view.cloud.points.mean(axis=0).astype(np.float64))
+    control.set_front(front)
+    control.set_up(up)
+    control.set_zoom(0.7)
+
+
 def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colouring: str = "labels",
                     size: tuple[int, int] = (1600, 900), point_size: float = 2.0) -> Path:
     """Render offscreen (EGL, no display needed) and composite a legend and a scale bar; returns the PNG path."""
     _ensure_runtime_dir()
     o3d = open3d()
-    front, up = _camera_directions(view.ground, direction)
     pc = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(view.cloud.points.astype(np.float64)))
     pc.colors = o3d.utility.Vector3dVector(point_colours(view, colouring).astype(np.float64) / 255.0)
     vis = o3d.visualization.Visualizer()
@@ -107,11 +115,8 @@ def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colo
         options.point_size = point_size
         options.background_color = np.array(BACKGROUND) / 255.0
         control = vis.get_view_control()
-        control.set_lookat(view.cloud.points.mean(axis=0).astype(np.float64))
-        control.set_front(front)
-        control.set_up(up)
         control.change_field_of_view(step=-10)  # 60 to 10 degrees (5 per step): near-orthographic, still a pinhole
-        control.set_zoom(0.7)
+        _aim(control, view, direction)
         vis.poll_events()
         vis.update_renderer()
         image = np.asarray(vis.capture_screen_float_buffer(do_render=True))
@@ -227,12 +232,7 @@ class InteractiveViewer:
             self.lines.clear()
 
     def _set_view(self, direction: str) -> bool:
-        front, up = _camera_directions(self.view.ground, direction)
-        control = self.vis.get_view_control()
-        control.set_lookat(self.view.cloud.points.mean(axis=0).astype(np.float64))
-        control.set_front(front)
-        control.set_up(up)
-        control.set_zoom(0.7)
+        _aim(self.vis.get_view_control(), self.view, direction)
         return True
 
     def _colour(self, colouring: str):

@@ -25,10 +25,14 @@ class TopDownTruth:
     cell_m: float
     origin_xy: tuple[float, float]
 
-    def cell_of(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        col = np.floor((xy[:, 0] - self.origin_xy[0]) / self.cell_m).astype(np.int64)
-        row = np.floor((xy[:, 1] - self.origin_xy[1]) / self.cell_m).astype(np.int64)
-        return row, col
+
+
+def cells_inside(xy: np.ndarray, origin_xy, cell_m: float, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) of the (N, 2) points that fall inside a top-down grid of `shape` cells from `origin_xy`."""
+    col = np.floor((xy[:, 0] - origin_xy[0]) / cell_m).astype(np.int64)
+    row = np.floor((xy[:, 1] - origin_xy[1]) / cell_m).astype(np.int64)
+    inside = (row >= 0) & (row < shape[0]) & (col >= 0) & (col < shape[1])
+    return row[inside], col[inside]
 
 
 def top_down_truth(scene: Scene, cloud_classes: np.ndarray, x_range, y_range, cell_m: float) -> TopDownTruth:
@@ -55,9 +59,8 @@ def top_down_truth(scene: Scene, cloud_classes: np.ndarray, x_range, y_range, ce
 
 def mark_seen(truth: TopDownTruth, points_xy: np.ndarray) -> None:
     """Mark the cells containing these filmed seabed points."""
-    row, col = truth.cell_of(points_xy)
-    inside = (row >= 0) & (row < truth.seen.shape[0]) & (col >= 0) & (col < truth.seen.shape[1])
-    truth.seen[row[inside], col[inside]] = True
+    row, col = cells_inside(points_xy, truth.origin_xy, truth.cell_m, truth.seen.shape)
+    truth.seen[row, col] = True
 
 
 def close_seen(truth: TopDownTruth) -> None:
