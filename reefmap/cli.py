@@ -46,6 +46,8 @@ def main():
               help="Ignore pixels farther than this from the camera, in map units.")
 @click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
               help="Segment length along the transect for cover_segments.csv, in map units.")
+@click.option("--groups", type=click.Path(path_type=str),
+              help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json].")
 @click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
               help="Level the map by its fitted seabed plane even when the video carries GoPro gravity.")
 @click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")

@@ -28,6 +28,7 @@ class ProcessConfig:
     segment_length: float = 5.0
     point_segment_length: float = 1.0
     points_per_segment: int = 50
+    groups: str | None = None
     oracle: str | None = None
     use_gravity: bool = True
     save_depth: bool = False

@@ -16,7 +16,7 @@ from reefmap.o3d import open3d
 from reefmap.report.cover import planar_cover
 from reefmap.report.writers import read_poses_csv, write_json
 from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
-from reefmap.synthetic.truth import cells_inside
+from reefmap.synthetic.truth import MIN_UPNESS, cells_inside
 from reefmap.taxonomy import default_taxonomy
 
 COMPLETENESS_RADIUS_M = 0.05
@@ -55,9 +55,24 @@ def align_trajectories(estimate: np.ndarray, reference: np.ndarray, arm_m: float
     return umeyama(source, target)
 
 
-def _read_cover(path: Path) -> dict[int, float | None]:
+def _read_cover(path: Path, column: str = "percent_cover") -> dict[int, float | None]:
     with open(path) as f:
-        return {int(r["class_id"]): (float(r["percent_cover"]) if r["percent_cover"] else None) for r in csv.DictReader(f)}
+        return {int(r["class_id"]): (float(r[column]) if r.get(column) else None) for r in csv.DictReader(f)}
+
+
+def _surface_cover_scores(run_dir: Path, true_surface: np.ndarray | None, taxonomy) -> dict | None:
+    """Error of the run's 3D surface cover per class against the true surface shares over the mapped cells."""
+    if true_surface is None:
+        return None
+    run = _read_cover(run_dir / "cover.csv", "surface_percent")
+    truth = {r.class_id: r.percent for r in planar_cover(true_surface, taxonomy)}
+    per_class = {c.name: {"run": round(run[c.id], 4), "truth": round(truth[c.id], 4),
+                          "error_pts": round(run[c.id] - truth[c.id], 4)}
+                 for c in taxonomy.classes if run.get(c.id) is not None and truth.get(c.id) is not None
+                 and (run[c.id] or truth[c.id])}
+    errors = [abs(v["error_pts"]) for v in per_class.values()]
+    return {"per_class": per_class, "max_abs_error_pts": max(errors, default=0.0),
+            "mean_abs_error_pts": float(np.mean(errors)) if errors else 0.0}
 
 
 def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
@@ -86,7 +101,8 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
     grid = TruthGrid(truth_dir, manifest)
     run_cover = _read_cover(run_dir / "cover.csv")
     strip_cover = _read_cover(truth_dir / "cover_true.csv")
-    mapped_cover = {r.class_id: r.percent for r in planar_cover(grid.cells_under(points), taxonomy)}
+    region = grid.mapped_region(points)
+    mapped_cover = {r.class_id: r.percent for r in planar_cover(grid.cells_under(region), taxonomy)}
     per_class = {}
     for c in taxonomy.classes:
         mine, true, strip = run_cover.get(c.id), mapped_cover.get(c.id), strip_cover.get(c.id)
@@ -130,6 +146,7 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
         "labels_3d": label_eval,
         "depth": _depth_scores(run_dir, truth_dir, manifest, run_times, s),
         "rugosity": _rugosity_scores(run_dir, manifest),
+        "surface_cover": _surface_cover_scores(run_dir, grid.surface_under(region), taxonomy),
     }
     partial = run_dir / "evaluation.json.partial"
     write_json(result, partial)
@@ -204,16 +221,29 @@ class TruthGrid:
         self.seen = cv2.imread(str(truth_dir / info["seen"]), cv2.IMREAD_UNCHANGED) > 0
         self.cell_m = float(info["cell_m"])
         self.origin = np.array(info["origin_xy"], np.float64)
+        self.upness = None
+        if "upness" in info:
+            self.upness = cv2.imread(str(truth_dir / info["upness"]), cv2.IMREAD_UNCHANGED).astype(np.float64) / 65535
 
-    def cells_under(self, points: np.ndarray) -> np.ndarray:
-        """(max_id + 1,) true cells per class over the filmed cells that hold a mapped point (gaps closed)."""
+    def mapped_region(self, points: np.ndarray) -> np.ndarray:
+        """(H, W) bool: the filmed cells that hold a mapped point (gaps closed)."""
         row, col = cells_inside(points[:, :2], self.origin, self.cell_m, self.labels.shape)
         mapped = np.zeros(self.labels.shape, np.uint8)
         mapped[row, col] = 1
         size = 2 * int(np.ceil(0.03 / self.cell_m)) + 1
         mapped = cv2.morphologyEx(mapped, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
-        region = (mapped > 0) & self.seen
+        return (mapped > 0) & self.seen
+
+    def cells_under(self, region: np.ndarray) -> np.ndarray:
+        """(max_id + 1,) true cells per class in `region`."""
         return np.bincount(self.labels[region], minlength=256).astype(np.float64)
+
+    def surface_under(self, region: np.ndarray) -> np.ndarray | None:
+        """(max_id + 1,) true 3D surface per class in `region`, in cells; None for truth written without it."""
+        if self.upness is None:
+            return None
+        weights = 1.0 / np.maximum(self.upness[region], MIN_UPNESS)
+        return np.bincount(self.labels[region], weights=weights, minlength=256)
 
     def seen_surface_points(self, scene) -> np.ndarray:
         """Points on the true top surface at the filmed cells (at most 200k)."""

@@ -25,9 +25,11 @@ from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
-from reefmap.report.cover import CoverRow, TopDownGrid, fit_ground_frame, planar_cover, top_down_grid
-from reefmap.report.rugosity import Rugosity, height_grid, rugosity
-from reefmap.report.uncertainty import PointEstimate, PointSample, point_cover, sample_points
+from reefmap.report.cover import CoverRow, TopDownGrid, fit_ground_frame, top_down_grid
+from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
+from reefmap.report.rugosity import Rugosity, height_grid, point_surface_factor, rugosity
+from reefmap.report.tables import CoverTables, cover_tables
+from reefmap.report.uncertainty import PointSample, sample_points
 from reefmap.report.writers import (
     StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
     write_rgba_png, write_segments_csv,
@@ -37,7 +39,7 @@ from reefmap.telemetry import transect_gravity, up_direction
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
-OUTPUT_FILES = ("cloud.ply", "cloud.las", "cover.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
+OUTPUT_FILES = ("cloud.ply", "cloud.las", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
                 "ortho_labels.png", "ortho_rgb.png", "summary.json")
 
 
@@ -148,6 +150,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     truth = TruthReader(config.oracle) if config.oracle else None
+    groups = load_groups(config.groups) if config.groups else default_groups()
     health = {"frames_with_non_finite_labels": 0, "frames_with_non_finite_depth": 0, "non_finite_motions": 0}
     camera = str(truth.camera_profile) if truth and config.camera == "auto" else config.camera
     source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, camera, config.hfov_deg)
@@ -159,6 +162,8 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         segmenter, estimator = _load_networks(config, device)
         taxonomy = segmenter.taxonomy
         frames = network_frames(source, segmenter, estimator, config, timer, health)
+    if config.groups:
+        check_groups(groups, taxonomy)
     outputs = StagedOutputs(out_dir)
     try:
         depth_folder = None
@@ -186,10 +191,11 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                 gravity = transect_gravity([v.path for v in source.videos], [v.duration_s for v in source.videos])
                 if gravity is not None:
                     up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
-            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, up)
+            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up)
         with timer.stage("write"):
             write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
-        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer)
+        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
+                           groups.source)
         summary["network_health"] = health
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
@@ -201,37 +207,44 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
 
 @dataclass
 class MeasuredCover:
-    """Cover of a map: the top-down grid, area cover overall and per segment, and the point count with uncertainty."""
+    """Cover of a map: the top-down grid, its point sample, cover tables of classes and of class groups, rugosity."""
 
     grid: TopDownGrid
-    cover: list[CoverRow]
-    segments: list[list[CoverRow]]
     sample: PointSample
-    points: dict[int, PointEstimate]
+    classes: CoverTables
+    groups: CoverTables
     rugosity: Rugosity
     rugosity_cell: float
     levelled_by: str = "seabed plane (PCA of the map)"
 
+    @property
+    def cover(self) -> list[CoverRow]:
+        return self.classes.planar
 
-def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy,
-                  config: ProcessConfig, up: np.ndarray | None = None) -> MeasuredCover:
-    """Level the cloud on its seabed plane, rasterise it from above, measure cover three ways and rugosity.
 
-    Rugosity uses a mean-height grid of three voxels per cell, which averages out the voxel scatter.
-    With `up` (from gravity) the map is levelled by it, otherwise by the fitted seabed plane.
+def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy, config: ProcessConfig,
+                  groups: ClassGroups, up: np.ndarray | None = None) -> MeasuredCover:
+    """Level the cloud on its seabed plane, rasterise it from above, measure cover (planar, 3D surface, point count)
+    of classes and groups, and rugosity.
+
+    Rugosity and the local surface/planar ratio behind the 3D surface cover use a mean-height grid of three voxels
+    per cell, which averages out the voxel scatter. With `up` (from gravity) the map is levelled by it, otherwise
+    by the fitted seabed plane.
     """
     ground = fit_ground_frame(cloud.points, camera_centres, up)
     cell_size = config.cell_size or config.voxel_size
     local = ground.to_local(cloud.points)
-    grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size,
-                         top_band=config.voxel_size, max_id=int(taxonomy.ids.max()), segment_length=config.segment_length)
     rugosity_cell = 3.0 * config.voxel_size
+    heights = height_grid(local, rugosity_cell)
+    grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size, top_band=config.voxel_size,
+                         max_id=int(taxonomy.ids.max()), segment_length=config.segment_length,
+                         confidence=cloud.confidence, surface_factor=point_surface_factor(local, heights, rugosity_cell))
     sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
-                           np.random.default_rng(0))
-    return MeasuredCover(grid, planar_cover(grid.class_cells, taxonomy),
-                         [planar_cover(cells, taxonomy) for cells in grid.segment_cells], sample,
-                         {p.class_id: p for p in point_cover(sample, taxonomy)},
-                         rugosity(height_grid(local, rugosity_cell), rugosity_cell, config.segment_length), rugosity_cell,
+                           np.random.default_rng(0), grid.confidence)
+    group_taxonomy, lookup = groups.grouping(taxonomy)
+    return MeasuredCover(grid, sample, cover_tables(grid, sample, taxonomy),
+                         cover_tables(grid, sample, group_taxonomy, lookup),
+                         rugosity(heights, rugosity_cell, config.segment_length), rugosity_cell,
                          "gravity from the video's GoPro telemetry (GRAV)" if up is not None else MeasuredCover.levelled_by)
 
 
@@ -242,8 +255,9 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     cell_area = grid.cell_size ** 2
     write_ply(cloud, outputs.path("cloud.ply"))
     write_las(cloud, outputs.path("cloud.las"))
-    write_cover_csv(measured.cover, outputs.path("cover.csv"), cell_area, measured.points)
-    write_segments_csv(measured.segments, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
+    write_cover_csv(measured.classes, outputs.path("cover.csv"), cell_area)
+    write_cover_csv(measured.groups, outputs.path("cover_groups.csv"), cell_area)
+    write_segments_csv(measured.classes, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
     write_coralnet_points(measured.sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))
     write_coralnet_percent_covers(measured.sample, taxonomy, outputs.path("percent_covers.csv"))
     write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))
@@ -252,9 +266,10 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
 
 
-def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer) -> dict:
+def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
+             groups_source) -> dict:
     """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
-    grid, cover, points = measured.grid, measured.cover, measured.points
+    grid, cover = measured.grid, measured.cover
     frames = len(fuser.poses)
     total_s = sum(timer.seconds.values())
     return {
@@ -286,14 +301,15 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
                 "mapped_cells": int((grid.labels > 0).sum())},
         "timings": {"stages": timer.report(), "total_s": round(total_s, 3),
                     "frames_per_s": round(frames / total_s, 3) if total_s > 0 else None},
-        "cover": [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
-                   "planar_area": r.cells * grid.cell_size ** 2, "excluded": r.excluded,
-                   "point_count": None if r.excluded else {
-                       "percent": points[r.class_id].percent, "standard_error": points[r.class_id].standard_error,
-                       "ci95": [points[r.class_id].ci_low, points[r.class_id].ci_high]}} for r in cover],
+        "cover": cover_summary(measured.classes, grid.cell_size ** 2),
+        "group_cover": cover_summary(measured.groups, grid.cell_size ** 2),
+        "groups_file": groups_source,
         "point_count_method": f"{config.points_per_segment} random points on the top-down map per "
-                              f"{config.point_segment_length:g}-unit segment; mean over segments, standard error over "
-                              "segments, bootstrap 95 % interval (1000 resamples of segments)",
+                              f"{config.point_segment_length:g}-unit segment; segments weighted by their mapped area "
+                              "(stratified estimate); variance from point sampling plus label uncertainty (1 - vote "
+                              "confidence); 95 % Wilson interval at the effective number of points",
+        "surface_cover_method": "each top-surface cell weighted by the local surface/planar ratio of the "
+                                "triangulated height grid (the grid behind rugosity)",
         "levelled_by": measured.levelled_by,
         "rugosity": {"overall": measured.rugosity.overall, "by_segment": measured.rugosity.by_segment,
                      "planar_area": measured.rugosity.planar_area, "height_grid_cell": measured.rugosity_cell,
@@ -305,6 +321,21 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "depth_maps": {"path": "depth/{:06d}.png", "scale": DEPTH_MAP_SCALE, "size": list(fuser.size),
                        "frames": "row N of trajectory.csv"} if config.save_depth else None,
     }
+
+
+def cover_summary(tables: CoverTables, cell_area: float) -> list[dict]:
+    """The cover tables as JSON records: planar and surface percent and area, point count with interval."""
+    records = []
+    for row, surface in zip(tables.planar, tables.surface):
+        point = tables.points.get(row.class_id)
+        records.append({
+            "class_id": row.class_id, "class_name": row.name, "excluded": row.excluded,
+            "percent_cover": row.percent, "cells": row.cells, "planar_area": row.cells * cell_area,
+            "surface_percent": surface.percent, "surface_area": surface.cells * cell_area,
+            "point_count": None if row.excluded or point is None else {
+                "percent": point.percent, "standard_error": point.standard_error, "ci95": [point.ci_low, point.ci_high],
+                "mean_confidence": point.mean_confidence}})
+    return records
 
 
 def _units(config: ProcessConfig, estimator: DepthPoseEstimator | None) -> str:

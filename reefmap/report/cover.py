@@ -49,7 +49,9 @@ class TopDownGrid:
 
     labels: np.ndarray  # (H, W) int32 class id of the highest point per cell; 0 = empty
     rgb: np.ndarray  # (H, W, 3) uint8 colour of that point
+    confidence: np.ndarray  # (H, W) float32 vote confidence of that point's label; 0 where empty
     segment_cells: np.ndarray  # (S, max_id + 1) float64 area per class id in cells, per segment along u
+    segment_surface: np.ndarray  # (S, max_id + 1) float64 3D surface area per class id in cells (cell_size² units)
     cell_size: float  # map units per cell
     origin_uv: tuple[float, float]  # (u, v) of the corner of cell (0, 0)
     segment_length: float  # map units along u per segment
@@ -59,22 +61,33 @@ class TopDownGrid:
         """(max_id + 1,) area per class id in cells over the whole map."""
         return self.segment_cells.sum(axis=0)
 
+    @property
+    def class_surface(self) -> np.ndarray:
+        """(max_id + 1,) 3D surface area per class id in cells over the whole map."""
+        return self.segment_surface.sum(axis=0)
+
 
 def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, cell_size: float,
-                  top_band: float, max_id: int, segment_length: float | None = None) -> TopDownGrid:
+                  top_band: float, max_id: int, segment_length: float | None = None,
+                  confidence: np.ndarray | None = None, surface_factor: np.ndarray | None = None) -> TopDownGrid:
     """Rasterise (N, 3) seabed-frame points as seen from above.
 
     Each cell shows its highest labelled point. For cover, the cell's area is shared among the labels of
     its points within `top_band` of that highest point (its visible top surface), so a tape or a branch
     narrower than a cell takes only its share of the cell. Areas are also split into segments of
     `segment_length` along u, counted from the start of the map (one segment when None).
+    Each point's share times its `surface_factor` (surface area over planar area around it; 1 when None) is
+    its 3D surface area. `confidence` (N,) is the points' label confidence (1 when None).
     """
     keep = labels != UNLABELLED
+    confidence = np.ones(len(labels), np.float32) if confidence is None else confidence
+    surface_factor = np.ones(len(labels)) if surface_factor is None else surface_factor
     local, labels, colours = local[keep], labels[keep], colours[keep]
+    confidence, surface_factor = confidence[keep], surface_factor[keep]
     if len(local) == 0:
-        empty = np.zeros((0, 0), np.int32)
-        return TopDownGrid(empty, np.zeros((0, 0, 3), np.uint8), np.zeros((1, max_id + 1)), cell_size, (0.0, 0.0),
-                           segment_length or np.inf)
+        empty = np.zeros((1, max_id + 1))
+        return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
+                           empty, empty, cell_size, (0.0, 0.0), segment_length or np.inf)
     u0, v0 = local[:, 0].min(), local[:, 1].min()
     col = np.floor((local[:, 0] - u0) / cell_size).astype(np.int64)
     row = np.floor((local[:, 1] - v0) / cell_size).astype(np.int64)
@@ -84,8 +97,10 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     first = order[np.unique(cell[order], return_index=True)[1]]
     label_grid = np.zeros(h * w, dtype=np.int32)
     rgb_grid = np.zeros((h * w, 3), dtype=np.uint8)
+    confidence_grid = np.zeros(h * w, dtype=np.float32)
     label_grid[cell[first]] = labels[first]
     rgb_grid[cell[first]] = colours[first]
+    confidence_grid[cell[first]] = confidence[first]
     top = np.full(h * w, -np.inf)
     top[cell[first]] = local[first, 2]
     in_band = local[:, 2] >= top[cell] - top_band
@@ -95,9 +110,12 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     segment = np.floor(col[in_band] * cell_size / segment_length).astype(np.int64) if np.isfinite(segment_length) \
         else np.zeros(int(in_band.sum()), np.int64)
     n_segments = int(segment.max()) + 1
-    flat = np.bincount(segment * (max_id + 1) + labels[in_band], weights=share, minlength=n_segments * (max_id + 1))
-    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), flat.reshape(n_segments, max_id + 1),
-                       cell_size, (float(u0), float(v0)), segment_length)
+    key = segment * (max_id + 1) + labels[in_band]
+    size = n_segments * (max_id + 1)
+    planar = np.bincount(key, weights=share, minlength=size).reshape(n_segments, max_id + 1)
+    surface = np.bincount(key, weights=share * surface_factor[in_band], minlength=size).reshape(n_segments, max_id + 1)
+    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), confidence_grid.reshape(h, w), planar,
+                       surface, cell_size, (float(u0), float(v0)), segment_length)
 
 
 @dataclass(frozen=True)

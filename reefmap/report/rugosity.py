@@ -30,24 +30,44 @@ def height_grid(local: np.ndarray, cell_size: float) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(h, w)
 
 
-def rugosity(heights: np.ndarray, cell_size: float, segment_length: float) -> Rugosity:
-    """Triangulate the height grid (two triangles per 2x2 block of filled cells) and divide its area by the planar
-    area of those blocks, overall and per segment of `segment_length` along the columns."""
+def block_surface_ratio(heights: np.ndarray, cell_size: float) -> np.ndarray:
+    """(H-1, W-1) surface area over planar area of each 2x2 block of the height grid, triangulated into two
+    triangles; NaN where a corner is empty."""
     z00, z01, z10, z11 = heights[:-1, :-1], heights[:-1, 1:], heights[1:, :-1], heights[1:, 1:]
-    filled = np.isfinite(z00) & np.isfinite(z01) & np.isfinite(z10) & np.isfinite(z11)
     c = cell_size
     # triangle (00, 01, 11) spans (c, 0, dz1) x (c, c, dz2); triangle (00, 11, 10) spans (c, c, dz2) x (0, c, dz3)
     a = _triangle_area(np.array([c, 0.0]), np.array([c, c]), z01 - z00, z11 - z00)
     b = _triangle_area(np.array([c, c]), np.array([0.0, c]), z11 - z00, z10 - z00)
-    surface = np.where(filled, a + b, 0.0)
-    column_segment = np.floor(np.arange(surface.shape[1]) * c / segment_length).astype(np.int64)
+    return (a + b) / (c * c)
+
+
+def rugosity(heights: np.ndarray, cell_size: float, segment_length: float) -> Rugosity:
+    """Surface area of the triangulated height grid over the planar area of its filled blocks, overall and per
+    segment of `segment_length` along the columns."""
+    ratio = block_surface_ratio(heights, cell_size)
+    filled = np.isfinite(ratio)
+    surface = np.where(filled, ratio, 0.0)
+    column_segment = np.floor(np.arange(surface.shape[1]) * cell_size / segment_length).astype(np.int64)
     n_segments = int(column_segment.max()) + 1 if surface.size else 0
     by_segment = []
     for s in range(n_segments):
         blocks = filled[:, column_segment == s]
-        by_segment.append(float(surface[:, column_segment == s].sum() / (blocks.sum() * c * c)) if blocks.any() else None)
-    planar = float(filled.sum() * c * c)
-    return Rugosity(float(surface.sum() / planar) if planar else None, planar, by_segment)
+        by_segment.append(float(surface[:, column_segment == s].sum() / blocks.sum()) if blocks.any() else None)
+    planar = float(filled.sum() * cell_size ** 2)
+    return Rugosity(float(surface.sum() / filled.sum()) if filled.any() else None, planar, by_segment)
+
+
+def point_surface_factor(local: np.ndarray, heights: np.ndarray, cell_size: float) -> np.ndarray:
+    """(N,) surface over planar area around each seabed-frame point (the mean of the blocks touching its cell of
+    the `height_grid` built from the same points); 1 where no block is filled."""
+    ratio = block_surface_ratio(heights, cell_size)
+    padded = np.pad(ratio, 1, constant_values=np.nan)  # cell (r, c) touches blocks (r-1..r, c-1..c)
+    touching = np.stack([padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]])
+    count = np.isfinite(touching).sum(axis=0)
+    per_cell = np.where(count > 0, np.nansum(touching, axis=0) / np.maximum(count, 1), 1.0)
+    col = np.floor((local[:, 0] - local[:, 0].min()) / cell_size).astype(np.int64)
+    row = np.floor((local[:, 1] - local[:, 1].min()) / cell_size).astype(np.int64)
+    return per_cell[row, col]
 
 
 def _triangle_area(edge1_xy: np.ndarray, edge2_xy: np.ndarray, dz1: np.ndarray, dz2: np.ndarray) -> np.ndarray:

@@ -1,4 +1,11 @@
-"""Point-count cover with uncertainty: random points per transect segment on the top-down map, as ecologists count."""
+"""Point-count cover with uncertainty: random points per transect segment on the top-down map, as ecologists count.
+
+The segments are strata that together make up the map, each sampled at random, so the transect's cover is the
+segments' point percentages weighted by their mapped area (a stratified estimate). Its variance adds, per point,
+the binomial sampling variance and the label's own uncertainty (one minus its vote confidence), and the 95 %
+interval is the Wilson score interval at the effective number of points, which stays sensible for rare and
+absent classes where a normal or bootstrap interval collapses to a single value.
+"""
 
 from __future__ import annotations
 
@@ -8,63 +15,99 @@ import numpy as np
 
 from reefmap.taxonomy import Taxonomy
 
+Z95 = 1.959964
+
 
 @dataclass(frozen=True)
 class PointEstimate:
-    """Percent cover of one class from random points: mean over segments, its standard error and a bootstrap 95 % CI."""
+    """Percent cover of one class from random points, its standard error, 95 % interval and mean label confidence."""
 
     class_id: int
     percent: float
     standard_error: float
     ci_low: float
     ci_high: float
+    mean_confidence: float | None = None
 
 
 @dataclass(frozen=True)
 class PointSample:
-    """Random points on the top-down map: their segment along the transect, cell (row, column) and class id."""
+    """Random points on the top-down map: segment along the transect, cell (row, column), class id, vote confidence;
+    `segment_weights` holds each segment's share of the counted map area (indexed by segment number)."""
 
     segment: np.ndarray  # (P,) int64 segment index along the columns
     rows: np.ndarray  # (P,) int64
     cols: np.ndarray  # (P,) int64
     labels: np.ndarray  # (P,) int32 class id
+    confidence: np.ndarray  # (P,) float64 share of the voxel's votes won by its label, 0..1
+    segment_weights: np.ndarray  # (S,) float64, sums to 1
     points_per_segment: int
 
 
 def sample_points(label_grid: np.ndarray, taxonomy: Taxonomy, cell_size: float, segment_length: float,
-                  points_per_segment: int, rng: np.random.Generator) -> PointSample:
+                  points_per_segment: int, rng: np.random.Generator,
+                  confidence_grid: np.ndarray | None = None) -> PointSample:
     """`points_per_segment` random mapped cells (with replacement) per segment of `segment_length` along the
-    columns, among cells of classes that count: excluded classes are not in the denominator, as in a point count."""
+    columns, among cells of classes that count: excluded classes are not in the denominator, as in a point count.
+    Without `confidence_grid` every label is taken as certain."""
     counted = taxonomy.ids[~np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cover"))]
     rows, cols = np.nonzero(np.isin(label_grid, counted))
     segment = np.floor(cols * cell_size / segment_length).astype(np.int64)
+    n_segments = int(segment.max()) + 1 if len(segment) else 0
+    sizes = np.bincount(segment, minlength=n_segments).astype(np.float64)
     picks = [members[rng.integers(0, len(members), points_per_segment)]
-             for members in (np.flatnonzero(segment == s) for s in np.unique(segment))]
+             for members in (np.flatnonzero(segment == s) for s in np.flatnonzero(sizes))]
     chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
-    return PointSample(segment[chosen], rows[chosen], cols[chosen], label_grid[rows[chosen], cols[chosen]],
+    r, c = rows[chosen], cols[chosen]
+    confidence = np.ones(len(chosen)) if confidence_grid is None else confidence_grid[r, c].astype(np.float64)
+    return PointSample(segment[chosen], r, c, label_grid[r, c], confidence, sizes / max(sizes.sum(), 1.0),
                        points_per_segment)
 
 
-def segment_percents(sample: PointSample, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
-    """(S,) segment indices and (S, C) percent of each segment's points per class channel."""
+def _channels(taxonomy: Taxonomy) -> np.ndarray:
     channel_of = np.full(int(taxonomy.ids.max()) + 1, -1)
     channel_of[taxonomy.ids] = np.arange(len(taxonomy))
+    return channel_of
+
+
+def segment_percents(sample: PointSample, taxonomy: Taxonomy) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) sampled segment indices and (S, C) percent of each segment's points per class channel."""
+    channel_of = _channels(taxonomy)
     segments = np.unique(sample.segment)
     percents = [100.0 * np.bincount(channel_of[sample.labels[sample.segment == s]], minlength=len(taxonomy))
                 / sample.points_per_segment for s in segments]
     return segments, np.array(percents).reshape(len(segments), len(taxonomy))
 
 
-def point_cover(sample: PointSample, taxonomy: Taxonomy, bootstrap: int = 1000, seed: int = 0) -> list[PointEstimate]:
-    """Per class: mean of the segments' point percentages, standard error over segments, bootstrap 95 % interval."""
-    rng = np.random.default_rng(seed)
-    _, percents = segment_percents(sample, taxonomy)
-    n = len(percents)
-    if n == 0:
+def wilson_interval(p: np.ndarray, n: np.ndarray, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for proportions `p` observed on `n` (effective) points."""
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * np.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+
+
+def point_cover(sample: PointSample, taxonomy: Taxonomy) -> list[PointEstimate]:
+    """Per class: stratified percent cover, its standard error and 95 % Wilson interval at the effective sample size,
+    and the mean vote confidence of its points."""
+    n_classes = len(taxonomy)
+    if len(sample.labels) == 0:
         return [PointEstimate(int(c), 0.0, 0.0, 0.0, 0.0) for c in taxonomy.ids]
-    mean = percents.mean(axis=0)
-    se = percents.std(axis=0, ddof=1) / np.sqrt(n) if n > 1 else np.zeros(len(taxonomy))
-    resampled = percents[rng.integers(0, n, (bootstrap, n))].mean(axis=1)
-    low, high = np.percentile(resampled, [2.5, 97.5], axis=0)
-    return [PointEstimate(int(c), float(mean[k]), float(se[k]), float(low[k]), float(high[k]))
+    channel = _channels(taxonomy)[sample.labels]
+    n = sample.points_per_segment
+    key = sample.segment * n_classes + channel
+    size = len(sample.segment_weights) * n_classes
+    share = (np.bincount(key, minlength=size) / n).reshape(-1, n_classes)  # (S, C) per segment
+    label_noise = (np.bincount(key, weights=sample.confidence * (1 - sample.confidence), minlength=size)
+                   / n ** 2).reshape(-1, n_classes)
+    weights = sample.segment_weights[:, None]
+    p = (weights * share).sum(axis=0)
+    variance = (weights ** 2 * (share * (1 - share) / n + label_noise)).sum(axis=0)
+    effective_n = np.where(variance > 0, p * (1 - p) / np.maximum(variance, 1e-300), len(sample.labels))
+    effective_n = np.clip(effective_n, 1.0, len(sample.labels))
+    low, high = wilson_interval(p, effective_n)
+    confidence_sum = np.bincount(channel, weights=sample.confidence, minlength=n_classes)
+    count = np.bincount(channel, minlength=n_classes)
+    return [PointEstimate(int(c), 100 * float(p[k]), 100 * float(np.sqrt(variance[k])), 100 * float(low[k]),
+                          100 * float(high[k]), float(confidence_sum[k] / count[k]) if count[k] else None)
             for k, c in enumerate(taxonomy.ids)]

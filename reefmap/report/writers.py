@@ -14,13 +14,15 @@ import cv2
 import numpy as np
 
 from reefmap.errors import OutputError
-from reefmap.report.cover import CoverRow
-from reefmap.report.uncertainty import PointEstimate, PointSample, segment_percents
+from reefmap.report.tables import CoverTables
+from reefmap.report.uncertainty import PointSample, segment_percents
 from reefmap.taxonomy import Taxonomy
 
-COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded")
-POINT_COLUMNS = ("point_percent", "point_se", "point_ci_low", "point_ci_high")
-SEGMENT_COLUMNS = ("segment", "start", "end", "class_id", "class_name", "percent_cover", "planar_area")
+COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded",
+                 "surface_percent", "surface_area", "point_percent", "point_se", "point_ci_low", "point_ci_high",
+                 "mean_confidence")
+SEGMENT_COLUMNS = ("segment", "start", "end", "class_id", "class_name", "percent_cover", "planar_area",
+                   "surface_area")
 
 
 class StagedOutputs:
@@ -72,33 +74,35 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
-def write_cover_csv(rows: list[CoverRow], path: Path, cell_area: float,
-                    points: dict[int, PointEstimate] | None = None) -> None:
-    """One row per class: id, name, percent of counted area (blank when excluded), cells, area, excluded flag;
-    with `points`, also the point-count percent, its standard error and 95 % interval."""
+def write_cover_csv(tables: CoverTables, path: Path, cell_area: float) -> None:
+    """One row per class (or group): id, name, percent of the counted planar area (blank when excluded), cells,
+    planar area, excluded flag, 3D surface percent and area, point-count percent with standard error and 95 %
+    interval, and the mean vote confidence of the sampled points."""
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COVER_COLUMNS + (POINT_COLUMNS if points is not None else ()))
-        for r in rows:
-            row = [r.class_id, r.name, _percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_area:.6g}", int(r.excluded)]
-            if points is not None:
-                p = points.get(r.class_id)
-                row += ["", "", "", ""] if r.excluded or p is None else [
-                    _percent(p.percent), _percent(p.standard_error), _percent(p.ci_low), _percent(p.ci_high)]
-            writer.writerow(row)
+        writer.writerow(COVER_COLUMNS)
+        for r, surface in zip(tables.planar, tables.surface):
+            p = tables.points.get(r.class_id)
+            point = ["", "", "", "", ""] if r.excluded or p is None else [
+                _percent(p.percent), _percent(p.standard_error), _percent(p.ci_low), _percent(p.ci_high),
+                "" if p.mean_confidence is None else f"{p.mean_confidence:.4f}"]
+            writer.writerow([r.class_id, r.name, _percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_area:.6g}",
+                             int(r.excluded), _percent(surface.percent), f"{surface.cells * cell_area:.6g}", *point])
 
 
-def write_segments_csv(segments: list[list[CoverRow]], segment_length: float, path: Path, cell_area: float) -> None:
-    """Cover per segment along the transect, long format: one row per segment and counted class seen in the map."""
-    seen = {r.class_id for rows in segments for r in rows if r.cells > 0 and not r.excluded}
+def write_segments_csv(tables: CoverTables, segment_length: float, path: Path, cell_area: float) -> None:
+    """Cover per segment along the transect, long format: one row per segment and counted class seen in the map,
+    with its planar and 3D surface area."""
+    seen = {r.class_id for rows in tables.segments for r in rows if r.cells > 0 and not r.excluded}
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SEGMENT_COLUMNS)
-        for k, rows in enumerate(segments):
-            for r in rows:
+        for k, (rows, surfaces) in enumerate(zip(tables.segments, tables.segment_surface)):
+            for r, surface in zip(rows, surfaces):
                 if r.class_id in seen:
                     writer.writerow([k, f"{k * segment_length:g}", f"{(k + 1) * segment_length:g}", r.class_id, r.name,
-                                     _percent(r.percent), f"{r.cells * cell_area:.6g}"])
+                                     _percent(r.percent), f"{r.cells * cell_area:.6g}",
+                                     f"{surface.cells * cell_area:.6g}"])
 
 
 def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:

@@ -14,11 +14,10 @@ from tqdm import tqdm
 from reefmap.camera import CameraProfile, generic_profile
 from reefmap.errors import UsageError
 from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_poses_csv
-from reefmap.report.cover import CoverRow
 from reefmap.synthetic.path import PathSettings, diver_path
 from reefmap.synthetic.render import Renderer, WaterSettings
 from reefmap.synthetic.scene import NAMED_SCENES, Scene, build_scene
-from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, truth_summary
+from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, truth_summary, truth_tables
 from reefmap.taxonomy import default_taxonomy
 
 FORMAT = "reefmap-synth/1"
@@ -131,11 +130,11 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
         close_seen(truth)
         summary = truth_summary(truth, taxonomy)
         write_poses_csv(times, poses, outputs.path("poses.csv"))
-        write_cover_csv([CoverRow(r["class_id"], r["class_name"], r["cells"], r["percent_cover"], r["excluded"])
-                         for r in summary["cover"]], outputs.path("cover_true.csv"), truth.cell_m ** 2)
+        write_cover_csv(truth_tables(truth, taxonomy), outputs.path("cover_true.csv"), truth.cell_m ** 2)
         write_mesh_ply(scene, outputs.path("mesh.ply"))
         cv2.imwrite(str(outputs.path("truth_labels.png")), truth.labels.astype(np.uint8))
         cv2.imwrite(str(outputs.path("truth_seen.png")), truth.seen.astype(np.uint8) * 255)
+        cv2.imwrite(str(outputs.path("truth_upness.png")), np.rint(truth.upness * 65535).astype(np.uint16))
         cv2.imwrite(str(outputs.path("truth_ortho_labels.png")),
                     taxonomy.colour_lut()[np.where(truth.seen, truth.labels, 0)][::-1, :, ::-1])
         manifest = {
@@ -152,7 +151,8 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
             "depth_scale_m": DEPTH_SCALE,
             "labels": "labels/{:06d}.png",
             "mesh": "mesh.ply",
-            "truth_grid": {"labels": "truth_labels.png", "seen": "truth_seen.png", "cell_m": truth.cell_m,
+            "truth_grid": {"labels": "truth_labels.png", "seen": "truth_seen.png", "upness": "truth_upness.png",
+                           "cell_m": truth.cell_m,
                            "origin_xy": list(truth.origin_xy),
                            "layout": "row = y (left of the tape), column = x (along the tape), row 0 at the smallest y"},
             "tape_length_m": settings.length_m,

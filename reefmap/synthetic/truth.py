@@ -9,6 +9,7 @@ import numpy as np
 
 from reefmap.o3d import open3d
 from reefmap.report.cover import cells_per_class, planar_cover
+from reefmap.report.tables import CoverTables
 from reefmap.synthetic.scene import Scene
 from reefmap.taxonomy import Taxonomy
 
@@ -69,23 +70,29 @@ def close_seen(truth: TopDownTruth) -> None:
     truth.seen = cv2.morphologyEx(truth.seen.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
 
 
+def truth_tables(truth: TopDownTruth, taxonomy: Taxonomy) -> CoverTables:
+    """True planar and 3D surface cover per class over the filmed cells (areas in cells of `truth.cell_m`)."""
+    labels = np.where(truth.seen, truth.labels, 0)
+    surface = np.where(labels > 0, 1.0 / np.maximum(truth.upness, MIN_UPNESS), 0.0)
+    surface_cells = np.bincount(labels.ravel(), weights=surface.ravel(), minlength=int(taxonomy.ids.max()) + 1)
+    return CoverTables(taxonomy, planar_cover(cells_per_class(labels, taxonomy), taxonomy),
+                       planar_cover(surface_cells, taxonomy), [], [], {})
+
+
 def truth_summary(truth: TopDownTruth, taxonomy: Taxonomy) -> dict:
     """True planar cover, planar and 3D surface area per class, and rugosity over the filmed cells."""
-    labels = np.where(truth.seen, truth.labels, 0)
-    cover = planar_cover(cells_per_class(labels, taxonomy), taxonomy)
+    tables = truth_tables(truth, taxonomy)
     cell_area = truth.cell_m ** 2
-    surface = np.where(labels > 0, cell_area / np.maximum(truth.upness, MIN_UPNESS), 0.0)
-    surface_by_class = np.bincount(labels.ravel(), weights=surface.ravel(), minlength=int(taxonomy.ids.max()) + 1)
-    planar_area = float((labels > 0).sum() * cell_area)
-    rows = []
-    for r in cover:
-        rows.append({"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
-                     "excluded": r.excluded, "planar_area_m2": r.cells * cell_area,
-                     "surface_area_m2": float(surface_by_class[r.class_id])})
+    planar_area = sum(r.cells for r in tables.planar) * cell_area
+    surface_area = sum(r.cells for r in tables.surface) * cell_area
+    rows = [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
+             "excluded": r.excluded, "planar_area_m2": r.cells * cell_area, "surface_percent": surface.percent,
+             "surface_area_m2": surface.cells * cell_area}
+            for r, surface in zip(tables.planar, tables.surface)]
     return {
         "cell_m": truth.cell_m,
         "planar_area_m2": planar_area,
-        "surface_area_m2": float(surface.sum()),
-        "rugosity": float(surface.sum() / planar_area) if planar_area else None,
+        "surface_area_m2": surface_area,
+        "rugosity": surface_area / planar_area if planar_area else None,
         "cover": rows,
     }
