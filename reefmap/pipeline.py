@@ -25,22 +25,24 @@ from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
-from reefmap.report.cover import CoverRow, TopDownGrid, fit_ground_frame, top_down_grid
+from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
 from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
 from reefmap.report.rugosity import Rugosity, height_grid, point_surface_factor, rugosity
 from reefmap.report.tables import CoverTables, cover_tables
 from reefmap.report.uncertainty import PointSample, sample_points
 from reefmap.report.writers import (
     StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
-    write_rgba_png, write_segments_csv,
+    write_height_tiff, write_rgba_png, write_segments_csv, write_world_file,
 )
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.telemetry import transect_gravity, up_direction
 from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
-OUTPUT_FILES = ("cloud.ply", "cloud.las", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv", "percent_covers.csv", "trajectory.csv",
-                "ortho_labels.png", "ortho_rgb.png", "summary.json")
+OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
+                "percent_covers.csv", "trajectory.csv",
+                "ortho_labels.png", "ortho_labels.pgw", "ortho_rgb.png", "ortho_rgb.pgw", "ortho_height.tif",
+                "ortho_height.tfw", "summary.json")
 
 
 @dataclass
@@ -209,6 +211,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
 class MeasuredCover:
     """Cover of a map: the top-down grid, its point sample, cover tables of classes and of class groups, rugosity."""
 
+    ground: GroundFrame
     grid: TopDownGrid
     sample: PointSample
     classes: CoverTables
@@ -242,7 +245,7 @@ def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Ta
     sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
                            np.random.default_rng(0), grid.confidence)
     group_taxonomy, lookup = groups.grouping(taxonomy)
-    return MeasuredCover(grid, sample, cover_tables(grid, sample, taxonomy),
+    return MeasuredCover(ground, grid, sample, cover_tables(grid, sample, taxonomy),
                          cover_tables(grid, sample, group_taxonomy, lookup),
                          rugosity(heights, rugosity_cell, config.segment_length), rugosity_cell,
                          "gravity from the video's GoPro telemetry (GRAV)" if up is not None else MeasuredCover.levelled_by)
@@ -254,7 +257,7 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     grid = measured.grid
     cell_area = grid.cell_size ** 2
     write_ply(cloud, outputs.path("cloud.ply"))
-    write_las(cloud, outputs.path("cloud.las"))
+    write_las(cloud, outputs.path("cloud.laz"))
     write_cover_csv(measured.classes, outputs.path("cover.csv"), cell_area)
     write_cover_csv(measured.groups, outputs.path("cover_groups.csv"), cell_area)
     write_segments_csv(measured.classes, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
@@ -264,6 +267,9 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     valid = grid.labels > 0
     write_rgba_png(taxonomy.colour_lut()[grid.labels], valid, outputs.path("ortho_labels.png"))
     write_rgba_png(grid.rgb, valid, outputs.path("ortho_rgb.png"))
+    write_height_tiff(grid.height, outputs.path("ortho_height.tif"))
+    for world_file in ("ortho_labels.pgw", "ortho_rgb.pgw", "ortho_height.tfw"):
+        write_world_file(outputs.path(world_file), grid.cell_size, grid.origin_uv)
 
 
 def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
@@ -298,7 +304,10 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "units": _units(config, estimator),
         "map": {"points": len(cloud), "voxel_size": config.voxel_size, "cell_size": grid.cell_size,
                 "ortho_size": [int(grid.labels.shape[1]), int(grid.labels.shape[0])],
-                "mapped_cells": int((grid.labels > 0).sum())},
+                "mapped_cells": int((grid.labels > 0).sum()),
+                "seabed_frame": {"origin": measured.ground.origin, "axes_rows_u_v_up": measured.ground.axes},
+                "rasters": "ortho_*.png/tif with world files: x = u (along the transect), y = v (across), in map "
+                           "units of the seabed frame: (u, v, height) = axes @ (point - origin)"},
         "timings": {"stages": timer.report(), "total_s": round(total_s, 3),
                     "frames_per_s": round(frames / total_s, 3) if total_s > 0 else None},
         "cover": cover_summary(measured.classes, grid.cell_size ** 2),

@@ -63,3 +63,14 @@ def synthetic_transect(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "transect"
     synthesize(out, SynthSettings(seed=11, length_m=3.0, fps=5.0, size=(480, 270)), quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def oracle_run(synthetic_transect, tmp_path_factory) -> Path:
+    """`reefmap process --oracle --save-depth` on the synthetic transect: a finished run folder to read (not modify)."""
+    import reefmap
+
+    run = tmp_path_factory.mktemp("oracle") / "run"
+    reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True,
+                    save_depth=True)
+    return run

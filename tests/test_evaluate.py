@@ -19,14 +19,10 @@ def test_umeyama_recovers_a_known_similarity():
     np.testing.assert_allclose(t, [1.0, -2.0, 0.5], atol=1e-9)
 
 
-def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, tmp_path):
+def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, oracle_run):
     """With true depth, labels and poses the fusion and cover code alone decide the error."""
-    import reefmap
-
-    run = tmp_path / "oracle"
-    result = reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True,
-                             save_depth=True)
-    assert result.summary["perception"].startswith("oracle")
+    run = oracle_run
+    assert json.loads((run / "summary.json").read_text())["perception"].startswith("oracle")
     report = evaluate(run, synthetic_transect)
     assert report["depth"]["abs_rel"] < 0.005 and report["depth"]["delta_1.25"] > 0.99
     assert report["cover"]["max_abs_error_pts"] < 1.0
@@ -34,6 +30,7 @@ def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, tmp_p
     assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.9
     assert report["labels_3d"]["accuracy"] > 0.95
     assert abs(report["rugosity"]["error_percent"]) < 5.0
+    assert report["surface_cover"]["max_abs_error_pts"] < 2.0
     assert json.loads((run / "evaluation.json").read_text())["cover"] == report["cover"]
 
 

@@ -35,7 +35,7 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("cloud.ply", "cloud.las", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
+    for name in ("cloud.ply", "cloud.laz", "cover.csv", "cover_segments.csv", "trajectory.csv", "ortho_labels.png", "ortho_rgb.png",
                  "summary.json"):
         assert (out / name).stat().st_size > 0, name
     assert not list(out.glob(".reefmap-partial*"))

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from reefmap.mapping.voxels import VoxelMap, voxel_keys
 
@@ -47,7 +48,8 @@ def test_streaming_merges_equal_one_shot():
     assert a.n_views.max() <= 6 and len(a) == len(streamed)
 
 
-def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path):
+@pytest.mark.parametrize("name", ["c.las", "c.laz"])
+def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, name):
     import laspy
 
     from reefmap.mapping.cloud import write_las
@@ -56,8 +58,9 @@ def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path):
     cloud = LabelledCloud(points=np.array([[1.0, 2.0, 3.0], [1.5, 2.25, 2.9875]], np.float32),
                           colours=np.array([[255, 0, 10], [1, 2, 3]], np.uint8), labels=np.array([39, 5], np.int32),
                           confidence=np.array([0.5, 1.0], np.float32), n_views=np.array([3, 7], np.int32))
-    write_las(cloud, tmp_path / "c.las")
-    las = laspy.read(tmp_path / "c.las")
+    write_las(cloud, tmp_path / name)
+    las = laspy.read(tmp_path / name)
+    assert las.header.are_points_compressed == name.endswith(".laz")
     assert las.header.point_format.id == 7 and las.classification.tolist() == [39, 5]
     np.testing.assert_allclose(np.stack([las.x, las.y, las.z], 1), cloud.points, atol=1e-3)
     assert (np.asarray(las.red) // 257).tolist() == [255, 1] and las.n_views.tolist() == [3, 7]

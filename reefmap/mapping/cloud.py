@@ -50,7 +50,8 @@ def read_ply(path: str | Path) -> LabelledCloud:
 
 def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     """LAS 1.4, point format 7: x, y, z, 16-bit RGB, the class id in `classification` (8 bits holds all 39
-    Coralscapes ids) and extra dimensions `confidence` and `n_views`; millimetre coordinate precision."""
+    Coralscapes ids) and extra dimensions `confidence` and `n_views`; millimetre coordinate precision.
+    A `.laz` path is compressed with LASzip (lazrs backend)."""
     import laspy
 
     header = laspy.LasHeader(point_format=7, version="1.4")

@@ -45,15 +45,17 @@ def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndar
 
 @dataclass(frozen=True)
 class TopDownGrid:
-    """Top-down rasters over the seabed plane: row = v (across), column = u (along)."""
+    """Top-down rasters over the seabed plane as seen from above: columns run along u (direction of travel to the
+    right), rows run down the image towards smaller v (so the image is not mirrored)."""
 
     labels: np.ndarray  # (H, W) int32 class id of the highest point per cell; 0 = empty
     rgb: np.ndarray  # (H, W, 3) uint8 colour of that point
     confidence: np.ndarray  # (H, W) float32 vote confidence of that point's label; 0 where empty
+    height: np.ndarray  # (H, W) float32 height of that point above the seabed plane; NaN where empty
     segment_cells: np.ndarray  # (S, max_id + 1) float64 area per class id in cells, per segment along u
     segment_surface: np.ndarray  # (S, max_id + 1) float64 3D surface area per class id in cells (cell_size² units)
     cell_size: float  # map units per cell
-    origin_uv: tuple[float, float]  # (u, v) of the corner of cell (0, 0)
+    origin_uv: tuple[float, float]  # (u, v) of the top-left corner of cell (0, 0); v falls by cell_size a row
     segment_length: float  # map units along u per segment
 
     @property
@@ -87,10 +89,10 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     if len(local) == 0:
         empty = np.zeros((1, max_id + 1))
         return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
-                           empty, empty, cell_size, (0.0, 0.0), segment_length or np.inf)
-    u0, v0 = local[:, 0].min(), local[:, 1].min()
+                           np.zeros((0, 0), np.float32), empty, empty, cell_size, (0.0, 0.0), segment_length or np.inf)
+    u0, v1 = local[:, 0].min(), local[:, 1].max()
     col = np.floor((local[:, 0] - u0) / cell_size).astype(np.int64)
-    row = np.floor((local[:, 1] - v0) / cell_size).astype(np.int64)
+    row = np.floor((v1 - local[:, 1]) / cell_size).astype(np.int64)
     h, w = int(row.max()) + 1, int(col.max()) + 1
     cell = row * w + col
     order = np.lexsort((-local[:, 2], cell))
@@ -103,6 +105,7 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     confidence_grid[cell[first]] = confidence[first]
     top = np.full(h * w, -np.inf)
     top[cell[first]] = local[first, 2]
+    height = np.where(np.isfinite(top), top, np.nan).astype(np.float32)
     in_band = local[:, 2] >= top[cell] - top_band
     band_count = np.bincount(cell[in_band], minlength=h * w)
     share = 1.0 / band_count[cell[in_band]]
@@ -114,8 +117,8 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     size = n_segments * (max_id + 1)
     planar = np.bincount(key, weights=share, minlength=size).reshape(n_segments, max_id + 1)
     surface = np.bincount(key, weights=share * surface_factor[in_band], minlength=size).reshape(n_segments, max_id + 1)
-    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), confidence_grid.reshape(h, w), planar,
-                       surface, cell_size, (float(u0), float(v0)), segment_length)
+    return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), confidence_grid.reshape(h, w),
+                       height.reshape(h, w), planar, surface, cell_size, (float(u0), float(v1)), segment_length)
 
 
 @dataclass(frozen=True)

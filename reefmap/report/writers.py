@@ -112,6 +112,20 @@ def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:
         raise OSError(f"cannot write PNG {path}")
 
 
+def write_world_file(path: Path, cell_size: float, top_left: tuple[float, float]) -> None:
+    """An ESRI world file (.pgw/.tfw) placing a raster in the seabed frame: x = u (along), y = v (across), pixel
+    (0, 0)'s top-left corner at `top_left`, square `cell_size` pixels, north-up (y falls down the rows)."""
+    x0, y0 = top_left
+    values = (cell_size, 0.0, 0.0, -cell_size, x0 + cell_size / 2, y0 - cell_size / 2)
+    path.write_text("".join(f"{v:.10f}\n" for v in values))
+
+
+def write_height_tiff(height: np.ndarray, path: Path) -> None:
+    """(H, W) float32 heights as a single-band float TIFF, NaN where nothing was mapped."""
+    if not cv2.imwrite(str(path), height.astype(np.float32)):
+        raise OSError(f"cannot write TIFF {path}")
+
+
 def write_json(data: dict, path: Path) -> None:
     path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
 
