@@ -10,7 +10,7 @@ from reefmap.errors import UsageError
 from reefmap.pipeline import ProcessResult, run
 from reefmap.video import parse_time
 
-__all__ = ["ProcessResult", "evaluate", "process", "synth"]
+__all__ = ["ProcessResult", "compare", "evaluate", "process", "report", "synth"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -44,3 +44,17 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
     from reefmap.evaluation import evaluate as run_evaluation
 
     return run_evaluation(run_dir, truth_dir)
+
+
+def report(run_dir: str | Path) -> list[Path]:
+    """(Re)write RUN_DIR/report.html and report.png from a finished run's files."""
+    from reefmap.report.document import write_report
+
+    return write_report(run_dir)
+
+
+def compare(before_dir: str | Path, after_dir: str | Path, out_dir: str | Path) -> list:
+    """Cover change between two runs of one transect: OUT_DIR/change.csv and change.png; returns the changes."""
+    from reefmap.report.compare import compare_runs
+
+    return compare_runs(before_dir, after_dir, out_dir)

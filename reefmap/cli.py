@@ -109,6 +109,45 @@ def synth(out, quiet, **settings):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+def report(run_dir):
+    """Write RUN_DIR/report.html (self-contained) and report.png from a finished run."""
+    from reefmap.api import report as write_report
+
+    for path in write_report(run_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.command("render-video")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="MP4 to write [default: RUN_DIR/qc.mp4].")
+@click.option("-q", "--quiet", is_flag=True)
+def render_video(run_dir, out, quiet):
+    """QC video of a run: camera image | class overlay | depth | the map growing under the camera (H.264)."""
+    from reefmap.qc_video import render_qc_video
+
+    click.echo(f"wrote {render_qc_video(run_dir, out, quiet)}")
+
+
+@main.command()
+@click.argument("before_dir", type=click.Path(path_type=Path))
+@click.argument("after_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("compare"), show_default=True,
+              help="Folder for change.csv and change.png.")
+def compare(before_dir, after_dir, out):
+    """Cover change from BEFORE_DIR to AFTER_DIR, two runs of the same transect, with 95 % intervals."""
+    from reefmap.api import compare as run_compare
+
+    changes = run_compare(before_dir, after_dir, out)
+    real = [c for c in changes if c.exceeds_uncertainty]
+    click.echo(f"{len(real)} of {len(changes)} classes and groups changed beyond the uncertainty:")
+    for c in sorted(real, key=lambda c: -abs(c.change_pts)):
+        click.echo(f"  {c.level:<5} {c.name:<30} {c.before_percent:6.2f} -> {c.after_percent:6.2f} %  "
+                   f"({c.change_pts:+.2f} pts, 95 % CI {c.change_ci_low:+.2f} to {c.change_ci_high:+.2f})")
+    click.echo(f"written to {out / 'change.csv'} and {out / 'change.png'}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--truth", "truth_dir", type=click.Path(path_type=Path), required=True, help="The `reefmap synth` folder.")
 def evaluate(run_dir, truth_dir):
     """Compare a processing run with synthetic ground truth; writes RUN_DIR/evaluation.json."""

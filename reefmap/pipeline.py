@@ -26,6 +26,7 @@ from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
+from reefmap.report.document import write_report
 from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
 from reefmap.report.rugosity import Rugosity, height_grid, point_surface_factor, rugosity
 from reefmap.report.tables import CoverTables, cover_tables
@@ -42,7 +43,7 @@ from reefmap.video import Frame, FrameSource, prefetch
 OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
                 "percent_covers.csv", "trajectory.csv",
                 "ortho_labels.png", "ortho_labels.pgw", "ortho_rgb.png", "ortho_rgb.pgw", "ortho_height.tif",
-                "ortho_height.tfw", "summary.json")
+                "ortho_height.tfw", "report.html", "report.png", "summary.json")
 
 
 @dataclass
@@ -199,6 +200,8 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
                            groups.source)
         summary["network_health"] = health
+        with timer.stage("report"):
+            write_report(outputs.staging, summary)
         write_json(summary, outputs.path("summary.json"))
         files = outputs.commit(last="summary.json")
     except BaseException:
@@ -338,7 +341,8 @@ def cover_summary(tables: CoverTables, cell_area: float) -> list[dict]:
     for row, surface in zip(tables.planar, tables.surface):
         point = tables.points.get(row.class_id)
         records.append({
-            "class_id": row.class_id, "class_name": row.name, "excluded": row.excluded,
+            "class_id": row.class_id, "class_name": row.name, "colour": list(tables.taxonomy.by_id(row.class_id).colour),
+            "excluded": row.excluded,
             "percent_cover": row.percent, "cells": row.cells, "planar_area": row.cells * cell_area,
             "surface_percent": surface.percent, "surface_area": surface.cells * cell_area,
             "point_count": None if row.excluded or point is None else {

@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("--size", default="480x270")
     parser.add_argument("--fps", type=float, default=4.0)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--verbose", action="store_true", help="Print every interval that misses the truth.")
     args = parser.parse_args()
 
     import reefmap
@@ -41,7 +42,15 @@ def main() -> None:
             true_cover = {name: row["truth"] for name, row in reefmap.evaluate(run, truth)["cover"]["per_class"].items()}
             with open(run / "cover.csv") as f:
                 rows = [r for r in csv.DictReader(f) if r["point_percent"] and r["class_name"] in true_cover]
-            hits = sum(float(r["point_ci_low"]) <= true_cover[r["class_name"]] <= float(r["point_ci_high"]) for r in rows)
+            hits = 0
+            for r in rows:
+                true = true_cover[r["class_name"]]
+                inside_interval = float(r["point_ci_low"]) <= true <= float(r["point_ci_high"])
+                hits += inside_interval
+                if not inside_interval and args.verbose:
+                    print(f"  miss {r['class_name']}: truth {true:.2f}, map area {float(r['percent_cover']):.2f}, "
+                          f"points {float(r['point_percent']):.2f} [{float(r['point_ci_low']):.2f}, "
+                          f"{float(r['point_ci_high']):.2f}]")
             inside, total = inside + hits, total + len(rows)
             per_seed.append({"seed": 1000 + seed, "scene": scene, "classes": len(rows), "inside": hits})
             print(f"seed {1000 + seed} ({scene}): {hits}/{len(rows)} class intervals contain the true cover")

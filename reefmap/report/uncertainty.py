@@ -2,9 +2,9 @@
 
 The segments are strata that together make up the map, each sampled at random, so the transect's cover is the
 segments' point percentages weighted by their mapped area (a stratified estimate). Its variance adds, per point,
-the binomial sampling variance and the label's own uncertainty (one minus its vote confidence), and the 95 %
-interval is the Wilson score interval at the effective number of points, which stays sensible for rare and
-absent classes where a normal or bootstrap interval collapses to a single value.
+the binomial sampling variance and the label's own uncertainty (one minus its vote confidence). The 95 % interval is the Wilson score interval at the effective
+number of points (with the exact Poisson lower bound for one or two hits, where Wilson's is too high), which stays
+sensible for rare and absent classes where a normal or bootstrap interval collapses to a single value.
 """
 
 from __future__ import annotations
@@ -106,6 +106,9 @@ def point_cover(sample: PointSample, taxonomy: Taxonomy) -> list[PointEstimate]:
     effective_n = np.where(variance > 0, p * (1 - p) / np.maximum(variance, 1e-300), len(sample.labels))
     effective_n = np.clip(effective_n, 1.0, len(sample.labels))
     low, high = wilson_interval(p, effective_n)
+    hits = p * effective_n
+    few = (hits > 0.5) & (hits < 2.5)  # exact 95 % Poisson lower bound for 1 or 2 hits: 0.0253 and 0.2422 over n
+    low = np.where(few, np.minimum(low, np.where(hits < 1.5, 0.0253, 0.2422) / effective_n), low)
     confidence_sum = np.bincount(channel, weights=sample.confidence, minlength=n_classes)
     count = np.bincount(channel, minlength=n_classes)
     return [PointEstimate(int(c), 100 * float(p[k]), 100 * float(np.sqrt(variance[k])), 100 * float(low[k]),
