@@ -96,22 +96,26 @@ class Taxonomy:
         return cls(name=str(data.get("name", Path(source).stem)), classes=classes)
 
 
-def load_taxonomy(path: str | Path) -> Taxonomy:
-    """Read a taxonomy from a .json or .yaml file with a top-level `classes` list."""
+def read_data_file(path: str | Path, what: str, hint: str) -> object:
+    """Parse a .json or .yaml/.yml file; unreadable or malformed files are one-line errors naming `what` and `hint`."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ReefmapError(f"cannot read taxonomy file {path}: {exc.strerror}; check the path") from None
+        raise ReefmapError(f"cannot read {what} {path}: {exc.strerror}; {hint}") from None
     try:
         if path.suffix.lower() in (".yaml", ".yml"):
             import yaml
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+            return yaml.safe_load(text)
+        return json.loads(text)
     except Exception as exc:
-        raise ReefmapError(f"taxonomy file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+        raise ReefmapError(f"{what} {path} is not valid {path.suffix[1:].upper() or 'JSON'}: {exc}") from None
+
+
+def load_taxonomy(path: str | Path) -> Taxonomy:
+    """Read a taxonomy from a .json or .yaml file with a top-level `classes` list."""
+    data = read_data_file(path, "taxonomy file", "check the path")
     if not isinstance(data, dict) or "classes" not in data:
         raise ReefmapError(f"taxonomy file {path} needs a top-level 'classes' list")
     return Taxonomy.from_dict(data, source=str(path))

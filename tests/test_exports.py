@@ -91,3 +91,21 @@ def test_groups_file_errors_are_one_clear_line(tmp_path):
         load_groups(bad)
     groups, lookup = default_groups().grouping(TAX)
     assert groups.by_id(int(lookup[9])).name == "excluded" and "ignore_in_cover" in groups.by_id(int(lookup[9])).roles
+
+
+def test_groups_file_overrides_the_shipped_groups(synthetic_transect, tmp_path, monkeypatch, capsys):
+    from test_process import run_cli
+
+    groups = tmp_path / "groups.yaml"
+    groups.write_text("groups:\n  - name: living\n    colour: [200, 50, 50]\n"
+                      "    classes: [massive/meandering alive, branching alive, acropora alive, table acropora alive]\n")
+    args = ["process", synthetic_transect / "video.mp4", "--fps", "2", "--oracle", synthetic_transect, "-q"]
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "run", "--groups", groups)
+    assert code == 0, err
+    with open(tmp_path / "run" / "cover_groups.csv") as f:
+        rows = {r["class_name"]: r for r in csv.DictReader(f)}
+    assert list(rows) == ["living", "other", "excluded"]
+    assert float(rows["living"]["percent_cover"]) + float(rows["other"]["percent_cover"]) == pytest.approx(100.0, abs=0.01)
+    code, _, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "run2", "--groups", tmp_path / "none.json")
+    assert code == 1 and "cannot read groups file" in err and err.count("\n") == 1
+    assert not (tmp_path / "run2").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from reefmap.errors import ReefmapError
-from reefmap.taxonomy import BenthicClass, Taxonomy
+from reefmap.taxonomy import BenthicClass, Taxonomy, read_data_file
 
 OTHER = "other"
 EXCLUDED = "excluded"
@@ -49,18 +48,8 @@ class ClassGroups:
 
 def load_groups(path: str | Path) -> ClassGroups:
     """Read a groups file: {"groups": [{"name", "classes": [class names], "colour"?}, ...]} in JSON or YAML."""
-    path = Path(path)
+    data = read_data_file(path, "groups file", "check the --groups path")
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ReefmapError(f"cannot read groups file {path}: {exc.strerror}; check the --groups path") from None
-    try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
         groups = data["groups"]
         names = tuple(str(g["name"]) for g in groups)
         members = tuple(tuple(str(n) for n in g["classes"]) for g in groups)

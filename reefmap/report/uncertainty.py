@@ -1,8 +1,11 @@
 """Point-count cover with uncertainty: random points per transect segment on the top-down map, as ecologists count.
 
 The segments are strata that together make up the map, each sampled at random, so the transect's cover is the
-segments' point percentages weighted by their mapped area (a stratified estimate). Its variance adds, per point,
-the binomial sampling variance and the label's own uncertainty (one minus its vote confidence). The 95 % interval is the Wilson score interval at the effective
+segments' point percentages weighted by their mapped area (a stratified estimate). Its variance is taken as that
+of simple random sampling of the same number of points, shrunk by Kish's design effect of the unequal segment
+weights: conservative (stratification only lowers the variance), and unlike the per-segment variance it does not
+vanish for a patchy class that a segment's points happened to miss. The label's own uncertainty (one minus its
+vote confidence) is added point by point. The 95 % interval is the Wilson score interval at the effective
 number of points (with the exact Poisson lower bound for one or two hits, where Wilson's is too high), which stays
 sensible for rare and absent classes where a normal or bootstrap interval collapses to a single value.
 """
@@ -102,9 +105,11 @@ def point_cover(sample: PointSample, taxonomy: Taxonomy) -> list[PointEstimate]:
                    / n ** 2).reshape(-1, n_classes)
     weights = sample.segment_weights[:, None]
     p = (weights * share).sum(axis=0)
-    variance = (weights ** 2 * (share * (1 - share) / n + label_noise)).sum(axis=0)
-    effective_n = np.where(variance > 0, p * (1 - p) / np.maximum(variance, 1e-300), len(sample.labels))
-    effective_n = np.clip(effective_n, 1.0, len(sample.labels))
+    sampled = sample.segment_weights[np.unique(sample.segment)]
+    design_n = len(sample.labels) / (len(sampled) * np.sum(sampled ** 2) / np.sum(sampled) ** 2)
+    variance = p * (1 - p) / design_n + (weights ** 2 * label_noise).sum(axis=0)
+    effective_n = np.where(variance > 0, p * (1 - p) / np.maximum(variance, 1e-300), design_n)
+    effective_n = np.clip(effective_n, 1.0, design_n)
     low, high = wilson_interval(p, effective_n)
     hits = p * effective_n
     few = (hits > 0.5) & (hits < 2.5)  # exact 95 % Poisson lower bound for 1 or 2 hits: 0.0253 and 0.2422 over n
