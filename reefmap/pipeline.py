@@ -6,6 +6,7 @@ import datetime
 import os
 import platform
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -17,7 +18,7 @@ from tqdm import tqdm
 
 from reefmap import __version__
 from reefmap.config import ProcessConfig
-from reefmap.errors import EmptyMapError, UsageError
+from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
 from reefmap.geometry.transforms import TrajectoryBuilder, transform_points
 from reefmap.oracle import TruthReader
@@ -62,6 +63,20 @@ class ProcessResult:
 
 
 DEPTH_MAP_SCALE = 0.001  # map units per step of the 16-bit depth PNGs written by --save-depth
+FEATURELESS_TEXTURE = 6.0  # mean |Laplacian| (grey levels) at quarter size: seabed frames measure 25-35
+STATIC_PATH = 0.05  # camera paths shorter than this many map units are reported as a camera that never moved
+
+
+def texture(image: np.ndarray) -> float:
+    """Mean absolute Laplacian of the grey image at a quarter of its size (sensor noise averages out)."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+
+
+def is_featureless(image: np.ndarray) -> bool:
+    """A black, blank or open-water frame: nothing for the networks to see, so nothing to map or to track."""
+    return texture(image) < FEATURELESS_TEXTURE
 
 
 class FrameFuser:
@@ -80,11 +95,18 @@ class FrameFuser:
         self.poses: list[np.ndarray] = []
         self.times: list[float] = []
         self.depth_folder = depth_folder
+        self.skipped: list[int] = []
 
     def add(self, frame: Frame, channel: np.ndarray, confidence: np.ndarray, depth: np.ndarray, pose: np.ndarray) -> None:
-        """`channel` (h, w) class channels, `confidence` (h, w) vote weights, `depth` (h', w'), camera-to-world `pose`."""
+        """`channel` (h, w) class channels, `confidence` (h, w) vote weights, `depth` (h', w'), camera-to-world `pose`.
+
+        Featureless frames keep their place in the trajectory but add nothing to the map (counted in `skipped`).
+        """
         self.poses.append(pose)
         self.times.append(frame.time_s)
+        if is_featureless(frame.image):
+            self.skipped.append(len(self.poses) - 1)
+            return
         channel = cv2.resize(channel, self.size, interpolation=cv2.INTER_NEAREST)
         confidence = cv2.resize(confidence, self.size, interpolation=cv2.INTER_NEAREST)
         depth = cv2.resize(depth, self.size, interpolation=cv2.INTER_NEAREST)
@@ -105,12 +127,18 @@ def network_frames(source: FrameSource, segmenter: Segmenter, estimator: DepthPo
     """Labels from the segmenter (smoothed over time), depth and chained poses from the depth/pose networks.
 
     Non-finite network outputs are neutralised and counted in `health`: such pixels get no vote and no
-    depth, and such a motion is taken as no motion.
+    depth, and such a motion is taken as no motion. A motion into or out of a featureless frame (black,
+    blank, open water) is taken as no motion too: the pose network has nothing to go by.
     """
     trajectory = TrajectoryBuilder()
     frames = prefetch(source)
+    previous_featureless = False
     for item in smooth_over_time(perceive(frames, segmenter, estimator, config.batch_size, timer), config.smooth_labels):
         probabilities, relative = item.probabilities, item.relative_pose
+        featureless = is_featureless(item.frame.image)
+        if relative is not None and (featureless or previous_featureless):
+            relative = np.eye(4)
+        previous_featureless = featureless
         if not np.isfinite(probabilities).all():
             health["frames_with_non_finite_labels"] += 1
             probabilities = np.nan_to_num(probabilities, nan=0.0, posinf=0.0, neginf=0.0)
@@ -168,6 +196,9 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     if config.groups:
         check_groups(groups, taxonomy)
     outputs = StagedOutputs(out_dir)
+    recorder = warnings.catch_warnings(record=True)
+    caught = recorder.__enter__()  # warnings go into summary.json and are shown when the run ends
+    warnings.simplefilter("always")
     try:
         depth_folder = None
         if config.save_depth:
@@ -181,6 +212,12 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                 bar.update(1)
         if not fuser.poses:
             raise EmptyMapError(f"no frames were decoded between {source.start_s:g} s and {source.end_s:g} s; widen --start/--end")
+        if len(fuser.skipped) == len(fuser.poses):
+            raise EmptyMapError(f"all {len(fuser.poses)} frames are featureless (black, blank or open water); check the "
+                                "video shows the seabed, or choose its seabed part with --start/--end")
+        if fuser.skipped:
+            warnings.warn(f"{len(fuser.skipped)} of {len(fuser.poses)} frames were featureless (black, blank or open "
+                          "water) and were left out of the map; the camera is assumed still across them")
         with timer.stage("fusion"):
             cloud = fuser.map.cloud(taxonomy.ids)
         if len(cloud) < 3:
@@ -195,18 +232,33 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
                 if gravity is not None:
                     up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
             measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up)
-        with timer.stage("write"):
-            write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
-        summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
-                           groups.source)
-        summary["network_health"] = health
-        with timer.stage("report"):
-            write_report(outputs.staging, summary)
-        write_json(summary, outputs.path("summary.json"))
-        files = outputs.commit(last="summary.json")
+        path_length = float(np.linalg.norm(np.diff([p[:3, 3] for p in fuser.poses], axis=0), axis=1).sum()) \
+            if len(fuser.poses) > 1 else 0.0
+        if path_length < STATIC_PATH:
+            warnings.warn(f"the camera barely moved ({path_length:.3f} map units over {len(fuser.poses)} frames): the map "
+                          "is what a single view sees, not a transect")
+        try:
+            with timer.stage("write"):
+                write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
+            summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
+                               groups.source)
+            summary["network_health"] = health | {"featureless_frames_skipped": len(fuser.skipped)}
+            summary["camera_path_length"] = path_length
+            summary["warnings"] = [str(w.message) for w in caught]
+            with timer.stage("report"):
+                write_report(outputs.staging, summary)
+            write_json(summary, outputs.path("summary.json"))
+            files = outputs.commit(last="summary.json")
+        except OSError as exc:
+            raise OutputError(f"cannot write the outputs to {out_dir}: {exc.strerror or exc}; free some space or "
+                              "choose another --out (nothing was finished)") from None
     except BaseException:
         outputs.discard()
         raise
+    finally:
+        recorder.__exit__(None, None, None)
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return ProcessResult(Path(out_dir), measured.cover, cloud, summary, files)
 
 

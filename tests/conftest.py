@@ -42,17 +42,20 @@ def real_clip() -> Path:
 
 
 def write_video(path: Path, n_frames: int, fps: float = 30.0, size: tuple[int, int] = (160, 96)) -> Path:
-    """An MJPG AVI whose frame i has mean grey level 4 * i (frame numbers readable after decoding)."""
+    """An MJPG AVI whose frame i is a checkerboard (texture for the networks) of mean grey level 30 + 3 * i
+    (frame numbers readable after decoding)."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
+    rows, cols = np.indices((size[1], size[0]))
+    texture = np.where((rows // 8 + cols // 8) % 2 == 0, 20, -20)[..., None]
     for i in range(n_frames):
-        writer.write(np.full((size[1], size[0], 3), 4 * i, dtype=np.uint8))
+        writer.write(np.clip(30 + 3 * i + texture, 0, 255).astype(np.uint8).repeat(3, axis=2))
     writer.release()
     return path
 
 
 def frame_number(image: np.ndarray) -> int:
-    return int(round(float(image.mean()) / 4.0))
+    return int(round((float(image.mean()) - 30.0) / 3.0))
 
 
 @pytest.fixture(scope="session")
