@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-import threading
 from queue import Full, Queue
 from typing import Iterable, Iterator, Sequence
 
@@ -18,6 +19,9 @@ from reefmap.camera import CameraProfile, Undistorter, resolve_profile
 from reefmap.errors import UsageError, VideoError
 
 _SEEK_MIN_S = 5.0
+# FFmpeg's own log lines (read by OpenCV when a capture opens) would print beside reefmap's one-line errors and
+# warnings about the same problem; a user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 @dataclass(frozen=True)
