@@ -51,6 +51,8 @@ def main():
 @click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
               help="Level the map by its fitted seabed plane even when the video carries GoPro gravity.")
 @click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")
+@click.option("--checkpoint-s", type=float, default=DEFAULTS.checkpoint_s, show_default=True,
+              help="Save the run's state this often (seconds; 0: never); the same command resumes a killed run.")
 @click.option("--oracle", type=click.Path(path_type=str),
               help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")

@@ -32,6 +32,7 @@ class ProcessConfig:
     oracle: str | None = None
     use_gravity: bool = True
     save_depth: bool = False
+    checkpoint_s: float = 30.0
     quiet: bool = False
 
     def to_dict(self) -> dict:

@@ -18,6 +18,19 @@ from reefmap.timing import StageTimer
 from reefmap.video import Frame
 
 SMOOTHING_KERNEL = (1.0, 2.0, 1.0)
+FEATURELESS_TEXTURE = 6.0  # mean |Laplacian| (grey levels) at quarter size: seabed frames measure 25-35
+
+
+def texture(image: np.ndarray) -> float:
+    """Mean absolute Laplacian of the grey image at a quarter of its size (sensor noise averages out)."""
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
+    return float(np.abs(cv2.Laplacian(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
+
+
+def is_featureless(image: np.ndarray) -> bool:
+    """A black, blank or open-water frame: nothing for the networks to see, so nothing to map or to track."""
+    return texture(image) < FEATURELESS_TEXTURE
 
 
 def resolve_device(name: str) -> torch.device:
@@ -94,6 +107,16 @@ class DepthPoseEstimator(_Network):
         super().__init__(weights, device, input_width)
         self._previous: torch.Tensor | None = None
 
+    @property
+    def previous_frame(self) -> np.ndarray | None:
+        """The last frame of the last batch, as the pose network saw it: the pair partner of the next frame."""
+        return None if self._previous is None else self._previous.float().cpu().numpy()
+
+    @previous_frame.setter
+    def previous_frame(self, value: np.ndarray | None) -> None:
+        self._previous = None if value is None else torch.from_numpy(value).to(self.device).contiguous(
+            memory_format=torch.channels_last)
+
     @torch.inference_mode()
     def depth(self, batch: torch.Tensor) -> np.ndarray:
         """(B, h, w) float32 depth in the network's units (metres when metrically trained)."""
@@ -124,25 +147,45 @@ class Perception:
     relative_pose: np.ndarray | None  # (4, 4) T_prev<-curr, None for the first frame
 
 
-def smooth_over_time(items: Iterable[Perception], enabled: bool = True) -> Iterator[Perception]:
-    """Average each frame's probabilities with its neighbours (weights 1:2:1), with one frame of delay.
+class TemporalSmoother:
+    """Averages each frame's probabilities with its neighbours (weights 1:2:1), with one frame of delay.
 
-    The first and last frames use the one neighbour they have (weights 2:1 and 1:2).
+    The first and last frames use the one neighbour they have (weights 2:1 and 1:2). `window` holds the raw
+    frames still needed; it is all the state there is, so a stream can be resumed from it.
     """
-    if not enabled:
-        yield from items
-        return
-    window: deque[Perception] = deque(maxlen=3)
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.window: deque[Perception] = deque(maxlen=3)
+        self.started = False  # whether a first frame has been given out
+
+    def push(self, item: Perception) -> list[Perception]:
+        """The frames that can be given out once `item` has arrived."""
+        if not self.enabled:
+            return [item]
+        self.window.append(item)
+        if len(self.window) == 2 and not self.started:
+            self.started = True
+            return [_weighted(self.window[0], [self.window[0], self.window[1]], (2.0, 1.0))]
+        if len(self.window) == 3:
+            return [_weighted(self.window[1], list(self.window), SMOOTHING_KERNEL)]
+        return []
+
+    def finish(self) -> list[Perception]:
+        """The last frame, once the stream has ended."""
+        if not self.enabled or not self.window:
+            return []
+        if len(self.window) == 1:
+            return [self.window[0]]
+        return [_weighted(self.window[-1], [self.window[-2], self.window[-1]], (1.0, 2.0))]
+
+
+def smooth_over_time(items: Iterable[Perception], enabled: bool = True) -> Iterator[Perception]:
+    """`TemporalSmoother` over a stream of perceptions."""
+    smoother = TemporalSmoother(enabled)
     for item in items:
-        window.append(item)
-        if len(window) == 2:
-            yield _weighted(window[0], [window[0], window[1]], (2.0, 1.0))
-        elif len(window) == 3:
-            yield _weighted(window[1], list(window), SMOOTHING_KERNEL)
-    if len(window) == 1:
-        yield window[0]
-    elif window:
-        yield _weighted(window[-1], [window[-2], window[-1]], (1.0, 2.0))
+        yield from smoother.push(item)
+    yield from smoother.finish()
 
 
 def _weighted(centre: Perception, neighbours: list[Perception], weights: tuple[float, ...]) -> Perception:

@@ -6,10 +6,11 @@ import datetime
 import os
 import platform
 import sys
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -20,12 +21,13 @@ from reefmap import __version__
 from reefmap.config import ProcessConfig
 from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
-from reefmap.geometry.transforms import TrajectoryBuilder, transform_points
+from reefmap.geometry.transforms import transform_points
 from reefmap.oracle import TruthReader
+from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap
 from reefmap.models.weights import default_weights, load_weights
-from reefmap.perception import DepthPoseEstimator, Segmenter, perceive, resolve_device, smooth_over_time
+from reefmap.perception import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
 from reefmap.report.document import write_report
 from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
@@ -38,8 +40,9 @@ from reefmap.report.writers import (
 )
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.telemetry import transect_gravity, up_direction
+from reefmap.streams import NetworkStream, OracleStream
 from reefmap.timing import StageTimer
-from reefmap.video import Frame, FrameSource, prefetch
+from reefmap.video import Frame, FrameSource
 
 OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
                 "percent_covers.csv", "trajectory.csv",
@@ -63,22 +66,7 @@ class ProcessResult:
 
 
 DEPTH_MAP_SCALE = 0.001  # map units per step of the 16-bit depth PNGs written by --save-depth
-FEATURELESS_TEXTURE = 6.0  # mean |Laplacian| (grey levels) at quarter size: seabed frames measure 25-35
 STATIC_PATH = 0.05  # camera paths shorter than this many map units are reported as a camera that never moved
-
-
-def texture(image: np.ndarray) -> float:
-    """Mean absolute Laplacian of the grey image at a quarter of its size (sensor noise averages out)."""
-    h, w = image.shape[:2]
-    small = cv2.resize(image, (max(1, w // 4), max(1, h // 4)), interpolation=cv2.INTER_AREA)
-    return float(np.abs(cv2.Laplacian(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F)).mean())
-
-
-def is_featureless(image: np.ndarray) -> bool:
-    """A black, blank or open-water frame: nothing for the networks to see, so nothing to map or to track."""
-    return texture(image) < FEATURELESS_TEXTURE
-
-
 class FrameFuser:
     """Back-projects each labelled depth map with its camera pose into the voxel map.
 
@@ -96,6 +84,16 @@ class FrameFuser:
         self.times: list[float] = []
         self.depth_folder = depth_folder
         self.skipped: list[int] = []
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The map and the frames fused so far, as arrays (see `restore`)."""
+        return {**{f"map_{k}": v for k, v in self.map.state().items()}, "poses": np.array(self.poses).reshape(-1, 4, 4),
+                "times": np.array(self.times, np.float64), "skipped": np.array(self.skipped, np.int64)}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        self.map.restore({k[4:]: v for k, v in state.items() if k.startswith("map_")})
+        self.poses, self.times = list(state["poses"]), [float(t) for t in state["times"]]
+        self.skipped = [int(k) for k in state["skipped"]]
 
     def add(self, frame: Frame, channel: np.ndarray, confidence: np.ndarray, depth: np.ndarray, pose: np.ndarray) -> None:
         """`channel` (h, w) class channels, `confidence` (h, w) vote weights, `depth` (h', w'), camera-to-world `pose`.
@@ -119,51 +117,6 @@ class FrameFuser:
         self.map.add_frame(points, channel[keep], confidence[keep], colours[keep])
 
 
-LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
-
-
-def network_frames(source: FrameSource, segmenter: Segmenter, estimator: DepthPoseEstimator, config: ProcessConfig,
-                   timer: StageTimer, health: dict[str, int]) -> Iterator[LabelledFrame]:
-    """Labels from the segmenter (smoothed over time), depth and chained poses from the depth/pose networks.
-
-    Non-finite network outputs are neutralised and counted in `health`: such pixels get no vote and no
-    depth, and such a motion is taken as no motion. A motion into or out of a featureless frame (black,
-    blank, open water) is taken as no motion too: the pose network has nothing to go by.
-    """
-    trajectory = TrajectoryBuilder()
-    frames = prefetch(source)
-    previous_featureless = False
-    for item in smooth_over_time(perceive(frames, segmenter, estimator, config.batch_size, timer), config.smooth_labels):
-        probabilities, relative = item.probabilities, item.relative_pose
-        featureless = is_featureless(item.frame.image)
-        if relative is not None and (featureless or previous_featureless):
-            relative = np.eye(4)
-        previous_featureless = featureless
-        if not np.isfinite(probabilities).all():
-            health["frames_with_non_finite_labels"] += 1
-            probabilities = np.nan_to_num(probabilities, nan=0.0, posinf=0.0, neginf=0.0)
-        if not np.isfinite(item.depth).all():
-            health["frames_with_non_finite_depth"] += 1
-        if relative is not None and not np.isfinite(relative).all():
-            health["non_finite_motions"] += 1
-            relative = np.eye(4)
-        confidence, channel = torch.from_numpy(probabilities).max(dim=0)  # one threaded pass over the classes
-        yield item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), item.depth, trajectory.add(relative)
-
-
-def oracle_frames(source: FrameSource, truth: TruthReader, taxonomy: Taxonomy, timer: StageTimer) -> Iterator[LabelledFrame]:
-    """True labels, depth and poses of a synthetic transect for each sampled frame."""
-    iterator = iter(source)
-    while True:
-        with timer.stage("decode"):
-            frame = next(iterator, None)
-        if frame is None:
-            return
-        with timer.stage("oracle", 1):
-            item = (frame, *truth.frame(frame, source, taxonomy.ids))
-        yield item
-
-
 def _load_networks(config: ProcessConfig, device: torch.device):
     seg_path = Path(config.seg_weights) if config.seg_weights else default_weights("segmentation")
     depth_path = Path(config.depth_weights) if config.depth_weights else default_weights("depth_pose")
@@ -172,30 +125,44 @@ def _load_networks(config: ProcessConfig, device: torch.device):
     return segmenter, estimator
 
 
+def _open_stream(config: ProcessConfig, source: FrameSource, device: torch.device, timer: StageTimer):
+    """The stream of labelled frames for this run, its taxonomy, and the networks (None with --oracle)."""
+    if config.oracle:
+        taxonomy = default_taxonomy()
+        return OracleStream(source, TruthReader(config.oracle), taxonomy, timer), taxonomy, None, None
+    segmenter, estimator = _load_networks(config, device)
+    return NetworkStream(source, segmenter, estimator, config, timer), segmenter.taxonomy, segmenter, estimator
+
+
+def _run_key(videos: Sequence[str | Path], config: ProcessConfig, segmenter, estimator, device) -> str:
+    if config.oracle:
+        truth_file = Path(config.oracle) / "truth.json"
+        weights = [str(truth_file.resolve()), str(truth_file.stat().st_mtime_ns)]
+    else:
+        weights = [segmenter.weights.sha256, estimator.weights.sha256]
+    return run_key([Path(v) for v in videos], config, weights, str(device))
+
+
 def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig) -> ProcessResult:
-    """Process one transect (one or more chapter files) into `out_dir`."""
+    """Process one transect (one or more chapter files) into `out_dir`.
+
+    Every `config.checkpoint_s` seconds the run's state is saved in its staging folder; a run that was killed or
+    interrupted continues from there when started again with the same inputs and settings.
+    """
     if config.batch_size < 1 or config.fusion_stride < 1 or min(config.voxel_size, config.max_depth,
                                                                 config.segment_length) <= 0:
         raise UsageError("--batch-size and --fusion-stride must be >= 1; --voxel-size, --max-depth and --segment-m > 0")
     timer = StageTimer()
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
-    truth = TruthReader(config.oracle) if config.oracle else None
     groups = load_groups(config.groups) if config.groups else default_groups()
-    health = {"frames_with_non_finite_labels": 0, "frames_with_non_finite_depth": 0, "non_finite_motions": 0}
-    camera = str(truth.camera_profile) if truth and config.camera == "auto" else config.camera
-    source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width, camera, config.hfov_deg)
-    if truth:
-        segmenter = estimator = None
-        taxonomy = default_taxonomy()
-        frames = oracle_frames(source, truth, taxonomy, timer)
-    else:
-        segmenter, estimator = _load_networks(config, device)
-        taxonomy = segmenter.taxonomy
-        frames = network_frames(source, segmenter, estimator, config, timer, health)
+    truth_camera = TruthReader(config.oracle).camera_profile if config.oracle and config.camera == "auto" else None
+    source = FrameSource(videos, config.fps, config.start_s, config.end_s, config.width,
+                         str(truth_camera) if truth_camera else config.camera, config.hfov_deg)
+    stream, taxonomy, segmenter, estimator = _open_stream(config, source, device, timer)
     if config.groups:
         check_groups(groups, taxonomy)
-    outputs = StagedOutputs(out_dir)
+    outputs = StagedOutputs(out_dir, _run_key(videos, config, segmenter, estimator, device))
     recorder = warnings.catch_warnings(record=True)
     caught = recorder.__enter__()  # warnings go into summary.json and are shown when the run ends
     warnings.simplefilter("always")
@@ -203,55 +170,31 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         depth_folder = None
         if config.save_depth:
             depth_folder = outputs.path("depth")
-            depth_folder.mkdir()
+            depth_folder.mkdir(exist_ok=True)
         fuser = FrameFuser(source, taxonomy, config, depth_folder)
-        with tqdm(total=len(source), unit="frame", desc="mapping", disable=config.quiet, file=sys.stderr) as bar:
-            for item in frames:
-                with timer.stage("fusion", 1):
-                    fuser.add(*item)
-                bar.update(1)
-        if not fuser.poses:
-            raise EmptyMapError(f"no frames were decoded between {source.start_s:g} s and {source.end_s:g} s; widen --start/--end")
-        if len(fuser.skipped) == len(fuser.poses):
-            raise EmptyMapError(f"all {len(fuser.poses)} frames are featureless (black, blank or open water); check the "
-                                "video shows the seabed, or choose its seabed part with --start/--end")
-        if fuser.skipped:
-            warnings.warn(f"{len(fuser.skipped)} of {len(fuser.poses)} frames were featureless (black, blank or open "
-                          "water) and were left out of the map; the camera is assumed still across them")
-        with timer.stage("fusion"):
-            cloud = fuser.map.cloud(taxonomy.ids)
-        if len(cloud) < 3:
-            raise EmptyMapError(
-                f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "
-                f"--max-depth {config.max_depth:g}; check the video shows the seabed, or raise --max-depth"
-            )
-        with timer.stage("cover"):
-            up = None
-            if config.use_gravity:
-                gravity = transect_gravity([v.path for v in source.videos], [v.duration_s for v in source.videos])
-                if gravity is not None:
-                    up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
-            measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up)
-        path_length = float(np.linalg.norm(np.diff([p[:3, 3] for p in fuser.poses], axis=0), axis=1).sum()) \
-            if len(fuser.poses) > 1 else 0.0
-        if path_length < STATIC_PATH:
-            warnings.warn(f"the camera barely moved ({path_length:.3f} map units over {len(fuser.poses)} frames): the map "
-                          "is what a single view sees, not a transect")
+        resumed_from = _resume(outputs, stream, fuser)
+        _map_frames(stream, fuser, outputs, config, timer, len(source))
+        cloud, measured, path_length = _measure(source, fuser, taxonomy, config, groups, timer)
         try:
             with timer.stage("write"):
                 write_map_outputs(outputs, cloud, fuser, measured, taxonomy)
             summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
                                groups.source)
-            summary["network_health"] = health | {"featureless_frames_skipped": len(fuser.skipped)}
+            summary["network_health"] = stream.health | {"featureless_frames_skipped": len(fuser.skipped)}
             summary["camera_path_length"] = path_length
+            summary["resumed_from_frame"] = resumed_from
             summary["warnings"] = [str(w.message) for w in caught]
             with timer.stage("report"):
                 write_report(outputs.staging, summary)
             write_json(summary, outputs.path("summary.json"))
+            remove_checkpoint(outputs.staging)
             files = outputs.commit(last="summary.json")
         except OSError as exc:
             raise OutputError(f"cannot write the outputs to {out_dir}: {exc.strerror or exc}; free some space or "
                               "choose another --out (nothing was finished)") from None
+    except KeyboardInterrupt:
+        outputs.release()
+        raise
     except BaseException:
         outputs.discard()
         raise
@@ -260,6 +203,67 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return ProcessResult(Path(out_dir), measured.cover, cloud, summary, files)
+
+
+def _resume(outputs: StagedOutputs, stream, fuser: FrameFuser) -> int | None:
+    """Restore the stream and the map from a checkpoint of this same run; the number of frames it holds, or None."""
+    checkpoint = load_checkpoint(outputs.staging) if outputs.resumed else None
+    if checkpoint is None:
+        return None
+    stream.restore(checkpoint["stream"])
+    fuser.restore(checkpoint["fuser"])
+    warnings.warn(f"resumed an interrupted run of this video and these settings from frame {len(fuser.poses)}")
+    return len(fuser.poses)
+
+
+def _map_frames(stream, fuser: FrameFuser, outputs: StagedOutputs, config: ProcessConfig, timer: StageTimer,
+                total: int) -> None:
+    """Fuse every frame of the stream, saving a checkpoint between batches every `config.checkpoint_s` seconds."""
+    last_checkpoint = time.monotonic()
+    with tqdm(total=total, initial=len(fuser.poses), unit="frame", desc="mapping", disable=config.quiet,
+              file=sys.stderr) as bar:
+        for item in stream:
+            with timer.stage("fusion", 1):
+                fuser.add(*item)
+            bar.update(1)
+            due = config.checkpoint_s > 0 and time.monotonic() - last_checkpoint >= config.checkpoint_s
+            if due and stream.between_batches():
+                with timer.stage("checkpoint"):
+                    save_checkpoint(outputs.staging, {"stream": stream.state(), "fuser": fuser.state()})
+                last_checkpoint = time.monotonic()
+
+
+def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config: ProcessConfig,
+             groups: ClassGroups, timer: StageTimer) -> tuple[LabelledCloud, "MeasuredCover", float]:
+    """The cloud, its cover and the camera path length; empty or degenerate maps are one clear error or warning."""
+    if not fuser.poses:
+        raise EmptyMapError(f"no frames were decoded between {source.start_s:g} s and {source.end_s:g} s; widen --start/--end")
+    if len(fuser.skipped) == len(fuser.poses):
+        raise EmptyMapError(f"all {len(fuser.poses)} frames are featureless (black, blank or open water); check the "
+                            "video shows the seabed, or choose its seabed part with --start/--end")
+    if fuser.skipped:
+        warnings.warn(f"{len(fuser.skipped)} of {len(fuser.poses)} frames were featureless (black, blank or open "
+                      "water) and were left out of the map; the camera is assumed still across them")
+    with timer.stage("fusion"):
+        cloud = fuser.map.cloud(taxonomy.ids)
+    if len(cloud) < 3:
+        raise EmptyMapError(
+            f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "
+            f"--max-depth {config.max_depth:g}; check the video shows the seabed, or raise --max-depth"
+        )
+    with timer.stage("cover"):
+        up = None
+        if config.use_gravity:
+            gravity = transect_gravity([v.path for v in source.videos], [v.duration_s for v in source.videos])
+            if gravity is not None:
+                up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
+        measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up)
+    centres = np.array([p[:3, 3] for p in fuser.poses])
+    path_length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum()) if len(centres) > 1 else 0.0
+    if path_length < STATIC_PATH:
+        warnings.warn(f"the camera barely moved ({path_length:.3f} map units over {len(fuser.poses)} frames): the map "
+                      "is what a single view sees, not a transect")
+    return cloud, measured, path_length
 
 
 @dataclass

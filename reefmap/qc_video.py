@@ -16,7 +16,8 @@ from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
 from reefmap.oracle import TruthReader
 from reefmap.perception import resolve_device
-from reefmap.pipeline import LabelledFrame, _load_networks, network_frames, oracle_frames
+from reefmap.pipeline import _load_networks
+from reefmap.streams import LabelledFrame, NetworkStream, OracleStream
 from reefmap.report.writers import read_poses_csv
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.timing import StageTimer
@@ -42,11 +43,10 @@ def run_frames(run_dir: Path, summary: dict) -> tuple[FrameSource, Taxonomy, Ite
     timer = StageTimer()
     if truth:
         taxonomy = default_taxonomy()
-        return source, taxonomy, oracle_frames(source, truth, taxonomy, timer)
+        return source, taxonomy, iter(OracleStream(source, truth, taxonomy, timer))
     device = resolve_device(config.device)
     segmenter, estimator = _load_networks(config, device)
-    health = {"frames_with_non_finite_labels": 0, "frames_with_non_finite_depth": 0, "non_finite_motions": 0}
-    return source, segmenter.taxonomy, network_frames(source, segmenter, estimator, config, timer, health)
+    return source, segmenter.taxonomy, iter(NetworkStream(source, segmenter, estimator, config, timer))
 
 
 def depth_panel(depth: np.ndarray, max_depth: float, size: tuple[int, int]) -> np.ndarray:

@@ -151,8 +151,12 @@ class FrameSource:
         return times[times < self.end_s - 1e-9] if count > 1 else times
 
     def __iter__(self) -> Iterator[Frame]:
+        return self.frames_from(0)
+
+    def frames_from(self, first: int) -> Iterator[Frame]:
+        """The sampled frames from number `first` on (numbers and times as a full iteration gives them)."""
         targets = self._target_times()
-        k = 0
+        k = first
         offset = 0.0
         for video in self.videos:
             if k >= len(targets):

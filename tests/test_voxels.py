@@ -65,3 +65,26 @@ def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, name):
     np.testing.assert_allclose(np.stack([las.x, las.y, las.z], 1), cloud.points, atol=1e-3)
     assert (np.asarray(las.red) // 257).tolist() == [255, 1] and las.n_views.tolist() == [3, 7]
     np.testing.assert_allclose(las.confidence, [0.5, 1.0])
+
+
+def test_a_restored_map_continues_exactly():
+    from reefmap.mapping.voxels import VoxelMap
+
+    rng = np.random.default_rng(0)
+    frames = [(rng.uniform(0, 1, (500, 3)), rng.integers(0, 4, 500), rng.uniform(0.2, 1, 500),
+               rng.integers(0, 255, (500, 3)).astype(np.uint8)) for _ in range(6)]
+    whole = VoxelMap(0.1, 4, merge_points=1200)
+    for f in frames:
+        whole.add_frame(*f)
+    first = VoxelMap(0.1, 4, merge_points=1200)
+    for f in frames[:4]:
+        first.add_frame(*f)
+    state = {k: np.array(v, copy=True) for k, v in first.state().items()}
+    assert len(first._pending) == 1  # one frame still buffered when the state was taken
+    resumed = VoxelMap(0.1, 4, merge_points=1200)
+    resumed.restore(state)
+    for f in frames[4:]:
+        resumed.add_frame(*f)
+    a, b = whole.cloud(np.arange(1, 5)), resumed.cloud(np.arange(1, 5))
+    for field in ("points", "colours", "labels", "confidence", "n_views"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

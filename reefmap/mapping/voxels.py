@@ -120,6 +120,28 @@ class VoxelMap:
         self.n_points = np.insert(self.n_points, where, count[new])
         self.n_views = np.insert(self.n_views, where, views[new])
 
+    _STORE = ("keys", "votes", "colour_sum", "xyz_sum", "n_points", "n_views")
+    _PENDING = ("uniq", "pairs", "pair_votes", "colour", "xyz", "count")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the map holds, buffered frames included, as arrays (see `restore`)."""
+        state = {name: getattr(self, name) for name in self._STORE}
+        for k, name in enumerate(self._PENDING):
+            parts = [p[k] for p in self._pending]
+            state[f"pending_{name}"] = np.concatenate(parts) if parts else np.zeros(0)
+            state[f"pending_{name}_lengths"] = np.array([len(x) for x in parts], np.int64)
+        state["pending_points"] = np.array(self._pending_points)
+        return state
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Continue from a `state()`: later frames merge exactly as if the map had never stopped."""
+        for name in self._STORE:
+            setattr(self, name, state[name])
+        columns = [np.split(state[f"pending_{name}"], np.cumsum(state[f"pending_{name}_lengths"])[:-1])
+                   for name in self._PENDING]
+        self._pending = [tuple(frame) for frame in zip(*columns)] if len(state["pending_uniq_lengths"]) else []
+        self._pending_points = int(state["pending_points"])
+
     def cloud(self, class_ids: np.ndarray) -> LabelledCloud:
         """One point per voxel at the mean of its points, labelled by the winning vote.
 

@@ -31,9 +31,11 @@ class StagedOutputs:
     A crash leaves only the staging folder (removed by `discard()`), never a finished-looking file.
     `commit` moves `last` (the run summary) after everything else. While open, the folder is locked:
     a second run writing to the same folder is refused instead of mixing its files in.
+    With `key`, the staging folder is named by it and kept when the run is killed or interrupted, so the same run
+    started again finds it (see `reefmap.resume`); staging folders of other runs are removed.
     """
 
-    def __init__(self, out_dir: str | Path):
+    def __init__(self, out_dir: str | Path, key: str | None = None):
         self.out_dir = Path(out_dir)
         try:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -47,26 +49,34 @@ class StagedOutputs:
         except BlockingIOError:
             self._lock.close()
             raise OutputError(f"another reefmap run is writing to {self.out_dir}; wait for it or choose another --out") from None
-        self.staging = self.out_dir / f".reefmap-partial-{uuid.uuid4().hex[:8]}"
-        self.staging.mkdir()
+        self.staging = self.out_dir / f".reefmap-partial-{key or uuid.uuid4().hex[:8]}"
+        for stale in self.out_dir.glob(".reefmap-partial-*"):
+            if stale != self.staging:
+                shutil.rmtree(stale, ignore_errors=True)
+        self.resumed = self.staging.is_dir()
+        self.staging.mkdir(exist_ok=True)
 
     def path(self, name: str) -> Path:
         """Where to write output `name` now."""
         return self.staging / name
 
     def commit(self, last: str) -> list[Path]:
-        names = sorted(p.name for p in self.staging.iterdir() if p.name != last) + [last]
+        names = sorted(p.name for p in self.staging.iterdir() if p.name != last and not p.name.startswith(".")) + [last]
         for name in names:
             target = self.out_dir / name
             if target.is_dir():
                 shutil.rmtree(target)
             os.replace(self.staging / name, target)
-        self.staging.rmdir()
+        shutil.rmtree(self.staging)
         self._lock.close()
         return [self.out_dir / n for n in names]
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)
+        self._lock.close()
+
+    def release(self) -> None:
+        """Unlock but keep the staging folder, for a later run to resume from."""
         self._lock.close()
 
 
