@@ -37,6 +37,41 @@ def random_weights(folder: Path, args) -> tuple[Path, Path]:
             save_weights(build_model(dp), dp, folder / "dp.safetensors"))
 
 
+def network_gflops(seg_path: Path, depth_path: Path, processing_size: list[int]) -> dict[str, float]:
+    """GFLOPs per frame of each network at the size the run fed it (a multiply-add counts as 2 FLOPs)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from reefmap.models.weights import load_weights
+    from reefmap.perception import network_size
+
+    device = torch.device("cpu")
+    seg, dp = load_weights(seg_path, "segmentation", device), load_weights(depth_path, "depth_pose", device)
+    out = {}
+    for name, weights, call, channels in (("segmentation", seg, lambda m, x: m(x), 3),
+                                          ("depth", dp, lambda m, x: m.depth(x), 3),
+                                          ("pose", dp, lambda m, x: m.pose(x), 6)):
+        w, h = network_size(tuple(processing_size), weights.card["input_size"][0])
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            call(weights.model.float().eval(), torch.zeros(1, channels, h, w))
+        out[name] = counter.get_total_flops() / 1e9
+    return out
+
+
+def measured_gflops_per_s(seconds: float = 2.0) -> float:
+    """The fp32 matrix-multiply rate this machine reaches with all its threads (the best a network can hope for)."""
+    import torch
+
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    torch.mm(a, b)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        count += 1
+    return 2 * 1024 ** 3 * count / (time.perf_counter() - start) / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("video")
@@ -64,10 +99,13 @@ def main() -> None:
         result = reefmap.process(args.video, Path(tmp) / "run", fps=args.fps, end_s=args.end, width=args.width,
                                  device=args.device, batch_size=args.batch_size, quiet=True, **weights)
         wall_s = time.perf_counter() - start
-    summary = result.summary
+        peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        summary = result.summary
+        gflops = network_gflops(Path(summary["weights"]["segmentation"]["path"]),
+                                Path(summary["weights"]["depth_pose"]["path"]), summary["processing_size"])
     frames = summary["frames_processed"]
-    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     stages = summary["timings"]["stages"]
+    machine_rate = measured_gflops_per_s()
     print(f"video {args.video}  frames {frames}  processing {summary['processing_size']}  device {summary['device']}")
     print(f"{'stage':<14}{'seconds':>10}{'frames/s':>12}{'ms/frame':>12}")
     for name, entry in stages.items():
@@ -75,10 +113,17 @@ def main() -> None:
         print(f"{name:<14}{entry['seconds']:>10.2f}{rate}{1000 * entry['seconds'] / frames:>12.1f}")
     print(f"{'end to end':<14}{wall_s:>10.2f}{frames / wall_s:>12.2f}{1000 * wall_s / frames:>12.1f}  (incl. model loading)")
     print(f"peak RSS {peak_rss_mib:.0f} MiB")
+    network_ms = sum(1000 * stages[k]["seconds"] / frames for k in gflops if k in stages)
+    floor_ms = 1000 * sum(gflops.values()) / machine_rate
+    print(f"arithmetic floor: {' + '.join(f'{k} {v:.2f}' for k, v in gflops.items())} = {sum(gflops.values()):.2f} "
+          f"GFLOP per frame at {machine_rate:.0f} GFLOP/s (fp32 matmul, all threads) = {floor_ms:.1f} ms/frame; the networks "
+          f"took {network_ms:.1f} ms/frame ({network_ms / floor_ms:.1f}x the floor)")
     if args.json:
         args.json.write_text(json.dumps({"frames": frames, "wall_s": wall_s, "peak_rss_mib": peak_rss_mib,
                                          "stages": stages, "settings": vars(args) | {"json": str(args.json)},
-                                         "device": summary["device"]}, indent=1, default=str))
+                                         "device": summary["device"], "gflops_per_frame": gflops,
+                                         "machine_gflops_per_s": machine_rate, "floor_ms_per_frame": floor_ms},
+                                        indent=1, default=str))
 
 
 if __name__ == "__main__":
