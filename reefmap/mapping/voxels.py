@@ -6,16 +6,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_BITS = 21
+_BITS = 19  # per axis: +-2^18 voxels (5 km at 2 cm), leaving 6 bits of a 63-bit vote key for the class
 _OFFSET = 1 << (_BITS - 1)
 _MASK = (1 << _BITS) - 1
+_CLASS_BITS = 6
+MAX_CLASSES = 1 << _CLASS_BITS
 
 
 def voxel_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """(N, 3) points -> (N,) int64 keys packing integer voxel coordinates (21 bits each)."""
+    """(N, 3) points -> (N,) int64 keys packing integer voxel coordinates (19 bits each)."""
     cells = np.floor(points / voxel_size).astype(np.int64) + _OFFSET
     if cells.size and (cells.min() < 0 or cells.max() > _MASK):
-        raise ValueError("points lie more than 2^20 voxels from the origin; use a larger voxel size")
+        raise ValueError("points lie more than 2^18 voxels from the origin; use a larger voxel size")
     return (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
 
 
@@ -36,22 +38,26 @@ class LabelledCloud:
 class VoxelMap:
     """Accumulates labelled points frame by frame; memory grows with mapped volume, not frame count.
 
-    Votes are kept per output channel (0..num_classes-1) weighted by the per-pixel confidence.
+    Votes are kept per output channel (0..num_classes-1) weighted by the per-pixel confidence, as sparse
+    (voxel, channel) pairs: a voxel costs its few seen classes, not a slot for every class.
     Points are buffered and merged into the sorted store in chunks of `merge_points`.
     """
 
     def __init__(self, voxel_size: float, num_classes: int, merge_points: int = 2_000_000):
         if voxel_size <= 0:
             raise ValueError("voxel_size must be positive")
+        if num_classes > MAX_CLASSES:
+            raise ValueError(f"at most {MAX_CLASSES} classes can be voted in a voxel map")
         self.voxel_size = float(voxel_size)
         self.num_classes = int(num_classes)
         self.merge_points = merge_points
         self.keys = np.empty(0, dtype=np.int64)
-        self.votes = np.empty((0, num_classes), dtype=np.float32)
         self.colour_sum = np.empty((0, 3), dtype=np.float32)
         self.xyz_sum = np.empty((0, 3), dtype=np.float64)
         self.n_points = np.empty(0, dtype=np.int32)
         self.n_views = np.empty(0, dtype=np.int32)
+        self.vote_keys = np.empty(0, dtype=np.int64)  # voxel key << 6 | channel, sorted
+        self.vote_weights = np.empty(0, dtype=np.float32)
         self._pending: list[tuple] = []
         self._pending_points = 0
 
@@ -89,9 +95,9 @@ class VoxelMap:
         starts = np.cumsum([0] + [len(p[0]) for p in self._pending[:-1]])
         pair_voxels = np.concatenate([inverse[start + p[1] // c] for start, p in zip(starts, self._pending)])
         pair_classes = np.concatenate([p[1] % c for p in self._pending])
-        pair_votes = np.concatenate([p[2] for p in self._pending])
-        votes = np.bincount(pair_voxels * c + pair_classes, weights=pair_votes, minlength=n * c)
-        votes = votes.reshape(n, c).astype(np.float32)
+        vote_keys, vote_inverse = np.unique((uniq[pair_voxels] << _CLASS_BITS) | pair_classes, return_inverse=True)
+        votes = np.bincount(vote_inverse, weights=np.concatenate([p[2] for p in self._pending]),
+                            minlength=len(vote_keys)).astype(np.float32)
         colour = np.concatenate([p[3] for p in self._pending])
         xyz = np.concatenate([p[4] for p in self._pending])
         colour = np.stack([np.bincount(inverse, weights=colour[:, i], minlength=n) for i in range(3)], 1).astype(np.float32)
@@ -99,28 +105,11 @@ class VoxelMap:
         count = np.bincount(inverse, weights=np.concatenate([p[5] for p in self._pending]), minlength=n).astype(np.int32)
         views = np.bincount(inverse, minlength=n).astype(np.int32)
         self._pending, self._pending_points = [], 0
-        self._merge(uniq, votes, colour, xyz, count, views)
+        self.keys, (self.colour_sum, self.xyz_sum, self.n_points, self.n_views) = _merge_sorted(
+            self.keys, (self.colour_sum, self.xyz_sum, self.n_points, self.n_views), uniq, (colour, xyz, count, views))
+        self.vote_keys, (self.vote_weights,) = _merge_sorted(self.vote_keys, (self.vote_weights,), vote_keys, (votes,))
 
-    def _merge(self, keys, votes, colour, xyz, count, views) -> None:
-        pos = np.searchsorted(self.keys, keys)
-        found = np.zeros(len(keys), dtype=bool)
-        inside = pos < len(self.keys)
-        found[inside] = self.keys[pos[inside]] == keys[inside]
-        at = pos[found]
-        self.votes[at] += votes[found]
-        self.colour_sum[at] += colour[found]
-        self.xyz_sum[at] += xyz[found]
-        self.n_points[at] += count[found]
-        self.n_views[at] += views[found]
-        new, where = ~found, pos[~found]
-        self.keys = np.insert(self.keys, where, keys[new])
-        self.votes = np.insert(self.votes, where, votes[new], axis=0)
-        self.colour_sum = np.insert(self.colour_sum, where, colour[new], axis=0)
-        self.xyz_sum = np.insert(self.xyz_sum, where, xyz[new], axis=0)
-        self.n_points = np.insert(self.n_points, where, count[new])
-        self.n_views = np.insert(self.n_views, where, views[new])
-
-    _STORE = ("keys", "votes", "colour_sum", "xyz_sum", "n_points", "n_views")
+    _STORE = ("keys", "colour_sum", "xyz_sum", "n_points", "n_views", "vote_keys", "vote_weights")
     _PENDING = ("uniq", "pairs", "pair_votes", "colour", "xyz", "count")
 
     def state(self) -> dict[str, np.ndarray]:
@@ -148,10 +137,15 @@ class VoxelMap:
         `class_ids` (num_classes,) maps vote channels to class ids. Voxels without votes are unlabelled.
         """
         self.flush()
-        total = self.votes.sum(axis=1)
-        winner = self.votes.argmax(axis=1)
+        voxel = np.searchsorted(self.keys, self.vote_keys >> _CLASS_BITS)
+        channel = (self.vote_keys & (MAX_CLASSES - 1)).astype(np.int64)
+        total = np.bincount(voxel, weights=self.vote_weights, minlength=len(self.keys))
+        order = np.lexsort((-self.vote_weights, voxel))  # per voxel, its strongest channel first (ties: lowest)
+        first = order[np.unique(voxel[order], return_index=True)[1]]
+        best = np.zeros(len(self.keys))
+        winner = np.zeros(len(self.keys), np.int64)
+        best[voxel[first]], winner[voxel[first]] = self.vote_weights[first], channel[first]
         labels = np.where(total > 0, class_ids[winner], 0).astype(np.int32)
-        best = self.votes[np.arange(len(winner)), winner]
         confidence = np.divide(best, total, out=np.zeros_like(best), where=total > 0)
         n = np.maximum(self.n_points, 1)[:, None]
         return LabelledCloud(
@@ -161,3 +155,17 @@ class VoxelMap:
             confidence=confidence.astype(np.float32),
             n_views=self.n_views.copy(),
         )
+
+
+def _merge_sorted(keys: np.ndarray, columns: tuple, new_keys: np.ndarray, new_columns: tuple) -> tuple:
+    """Add `new_columns` into `columns` where `new_keys` exist in sorted `keys`, insert them where not."""
+    pos = np.searchsorted(keys, new_keys)
+    found = np.zeros(len(new_keys), dtype=bool)
+    inside = pos < len(keys)
+    found[inside] = keys[pos[inside]] == new_keys[inside]
+    at, new, where = pos[found], ~found, pos[~found]
+    merged = []
+    for column, new_column in zip(columns, new_columns):
+        column[at] += new_column[found]
+        merged.append(np.insert(column, where, new_column[new], axis=0))
+    return np.insert(keys, where, new_keys[new]), tuple(merged)
