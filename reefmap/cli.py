@@ -46,6 +46,10 @@ def main():
               help="Ignore pixels farther than this from the camera, in map units.")
 @click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
               help="Segment length along the transect for cover_segments.csv, in map units.")
+@click.option("--tape-length-m", type=float,
+              help="Length of the transect tape the video films end to end, in metres: gives the map metric scale.")
+@click.option("--altitude-m", type=float,
+              help="Typical camera height above the bottom, in metres: gives the map metric scale (rougher than the tape).")
 @click.option("--groups", type=click.Path(path_type=str),
               help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json].")
 @click.option("--no-gravity", "use_gravity", flag_value=False, default=True,

@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +21,7 @@ from reefmap import __version__
 from reefmap.config import ProcessConfig
 from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
+from reefmap.geometry.scale import ScaleEstimate, scale_from_altitude, scale_from_tape
 from reefmap.geometry.transforms import transform_points
 from reefmap.oracle import TruthReader
 from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
@@ -90,6 +91,10 @@ class FrameFuser:
         return {**{f"map_{k}": v for k, v in self.map.state().items()}, "poses": np.array(self.poses).reshape(-1, 4, 4),
                 "times": np.array(self.times, np.float64), "skipped": np.array(self.skipped, np.int64)}
 
+    def rescale(self, factor: float) -> None:
+        """Multiply the camera positions by `factor` (the map was given a metric scale after fusion)."""
+        self.poses = [np.vstack([np.hstack([p[:3, :3], p[:3, 3:] * factor]), p[3:]]) for p in self.poses]
+
     def restore(self, state: dict[str, np.ndarray]) -> None:
         self.map.restore({k[4:]: v for k, v in state.items() if k.startswith("map_")})
         self.poses, self.times = list(state["poses"]), [float(t) for t in state["times"]]
@@ -152,6 +157,10 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     if config.batch_size < 1 or config.fusion_stride < 1 or min(config.voxel_size, config.max_depth,
                                                                 config.segment_length) <= 0:
         raise UsageError("--batch-size and --fusion-stride must be >= 1; --voxel-size, --max-depth and --segment-m > 0")
+    if config.tape_length_m is not None and config.altitude_m is not None:
+        raise UsageError("give one scale reference: --tape-length-m or --altitude-m, not both")
+    if any(v is not None and not v > 0 for v in (config.tape_length_m, config.altitude_m)):
+        raise UsageError("--tape-length-m and --altitude-m are lengths in metres and must be positive")
     timer = StageTimer()
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
@@ -257,7 +266,13 @@ def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config:
             gravity = transect_gravity([v.path for v in source.videos], [v.duration_s for v in source.videos])
             if gravity is not None:
                 up = up_direction(gravity, np.array(fuser.times), np.stack(fuser.poses))
-        measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up)
+        scale = estimate_scale(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, up)
+        if scale is not None:
+            cloud = replace(cloud, points=(cloud.points * scale.factor).astype(np.float32))
+            fuser.rescale(scale.factor)
+        measured = measure_cover(cloud, np.stack([p[:3, 3] for p in fuser.poses]), taxonomy, config, groups, up,
+                                 unit=scale.factor if scale else 1.0)
+        measured.scale = scale
     centres = np.array([p[:3, 3] for p in fuser.poses])
     path_length = float(np.linalg.norm(np.diff(centres, axis=0), axis=1).sum()) if len(centres) > 1 else 0.0
     if path_length < STATIC_PATH:
@@ -278,27 +293,45 @@ class MeasuredCover:
     rugosity: Rugosity
     rugosity_cell: float
     levelled_by: str = "seabed plane (PCA of the map)"
+    scale: ScaleEstimate | None = None
 
     @property
     def cover(self) -> list[CoverRow]:
         return self.classes.planar
 
 
+def estimate_scale(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy, config: ProcessConfig,
+                   up: np.ndarray | None) -> ScaleEstimate | None:
+    """Metric scale from --tape-length-m or --altitude-m, measured in the seabed frame; None without either."""
+    if config.tape_length_m is None and config.altitude_m is None:
+        return None
+    ground = fit_ground_frame(cloud.points, camera_centres, up)
+    local, cameras = ground.to_local(cloud.points), ground.to_local(camera_centres)
+    if config.altitude_m is not None:
+        return scale_from_altitude(cameras[:, 2] - np.median(local[:, 2]), config.altitude_m)
+    is_tape = np.isin(cloud.labels, taxonomy.ids_with_role("transect_line"))
+    scale, warning = scale_from_tape(local, is_tape, config.tape_length_m, cameras[:, :2], config.voxel_size)
+    if warning:
+        warnings.warn(warning)
+    return scale
+
+
 def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Taxonomy, config: ProcessConfig,
-                  groups: ClassGroups, up: np.ndarray | None = None) -> MeasuredCover:
+                  groups: ClassGroups, up: np.ndarray | None = None, unit: float = 1.0) -> MeasuredCover:
     """Level the cloud on its seabed plane, rasterise it from above, measure cover (planar, 3D surface, point count)
     of classes and groups, and rugosity.
 
     Rugosity and the local surface/planar ratio behind the 3D surface cover use a mean-height grid of three voxels
     per cell, which averages out the voxel scatter. With `up` (from gravity) the map is levelled by it, otherwise
-    by the fitted seabed plane.
+    by the fitted seabed plane. `unit` is the length of one map unit of the fusion (voxel size) in the cloud's units,
+    when the cloud was rescaled after fusion.
     """
     ground = fit_ground_frame(cloud.points, camera_centres, up)
-    cell_size = config.cell_size or config.voxel_size
+    cell_size = (config.cell_size or config.voxel_size) * unit
     local = ground.to_local(cloud.points)
-    rugosity_cell = 3.0 * config.voxel_size
+    rugosity_cell = 3.0 * config.voxel_size * unit
     heights = height_grid(local, rugosity_cell)
-    grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size, top_band=config.voxel_size,
+    grid = top_down_grid(local, cloud.labels, cloud.colours, cell_size, top_band=config.voxel_size * unit,
                          max_id=int(taxonomy.ids.max()), segment_length=config.segment_length,
                          confidence=cloud.confidence, surface_factor=point_surface_factor(local, heights, rugosity_cell))
     sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
@@ -360,7 +393,10 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "taxonomy": taxonomy.name,
         "versions": _versions(),
         "frames_processed": frames,
-        "units": _units(config, estimator),
+        "units": _units(config, estimator, measured.scale),
+        "scale": None if measured.scale is None else {
+            "factor": measured.scale.factor, "source": measured.scale.source,
+            "measured_in_map_units": measured.scale.measured, "uncertainty_percent": measured.scale.uncertainty_percent},
         "map": {"points": len(cloud), "voxel_size": config.voxel_size, "cell_size": grid.cell_size,
                 "ortho_size": [int(grid.labels.shape[1]), int(grid.labels.shape[0])],
                 "mapped_cells": int((grid.labels > 0).sum()),
@@ -386,7 +422,8 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
                      "along": "the seabed's main direction, in the direction of travel, from the start of the map"},
         "excluded_classes": [r.name for r in cover if r.excluded],
         "outputs": list(OUTPUT_FILES) + (["depth/"] if config.save_depth else []),
-        "depth_maps": {"path": "depth/{:06d}.png", "scale": DEPTH_MAP_SCALE, "size": list(fuser.size),
+        "depth_maps": {"path": "depth/{:06d}.png",
+                       "scale": DEPTH_MAP_SCALE * (measured.scale.factor if measured.scale else 1.0), "size": list(fuser.size),
                        "frames": "row N of trajectory.csv"} if config.save_depth else None,
     }
 
@@ -407,9 +444,11 @@ def cover_summary(tables: CoverTables, cell_area: float) -> list[dict]:
     return records
 
 
-def _units(config: ProcessConfig, estimator: DepthPoseEstimator | None) -> str:
+def _units(config: ProcessConfig, estimator: DepthPoseEstimator | None, scale: ScaleEstimate | None) -> str:
     if config.oracle:
         return "metres (oracle truth)"
+    if scale is not None and scale.measured > 0:
+        return f"metres, scaled by {scale.source} (x{scale.factor:.4f}, +-{scale.uncertainty_percent:.1f} %)"
     if estimator.weights.card.get("depth_units") == "metres":
         return "metres as estimated by the depth network (trained with metric depth; no scale reference used)"
     return "relative units of the depth network (not metric)"
