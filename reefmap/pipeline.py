@@ -255,6 +255,7 @@ def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config:
                       "water) and were left out of the map; the camera is assumed still across them")
     with timer.stage("fusion"):
         cloud = fuser.map.cloud(taxonomy.ids)
+        fuser.map = None  # the cloud holds what the rest needs; the vote store is the largest thing in memory
     if len(cloud) < 3:
         raise EmptyMapError(
             f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "
