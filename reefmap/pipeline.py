@@ -353,7 +353,8 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
     write_las(cloud, outputs.path("cloud.laz"))
     write_cover_csv(measured.classes, outputs.path("cover.csv"), cell_area)
     write_cover_csv(measured.groups, outputs.path("cover_groups.csv"), cell_area)
-    write_segments_csv(measured.classes, grid.segment_length, outputs.path("cover_segments.csv"), cell_area)
+    write_segments_csv(measured.classes, grid.segment_length, outputs.path("cover_segments.csv"), cell_area,
+                       measured.rugosity.by_segment)
     write_coralnet_points(measured.sample, taxonomy, "ortho_rgb.png", outputs.path("points.csv"))
     write_coralnet_percent_covers(measured.sample, taxonomy, outputs.path("percent_covers.csv"))
     write_poses_csv(np.array(fuser.times), np.stack(fuser.poses), outputs.path("trajectory.csv"))

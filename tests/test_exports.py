@@ -109,3 +109,12 @@ def test_groups_file_overrides_the_shipped_groups(synthetic_transect, tmp_path, 
     code, _, err = run_cli(monkeypatch, capsys, *args, "--out", tmp_path / "run2", "--groups", tmp_path / "none.json")
     assert code == 1 and "cannot read groups file" in err and err.count("\n") == 1
     assert not (tmp_path / "run2").exists()
+
+
+def test_segments_table_carries_each_segments_rugosity(oracle_run):
+    by_segment = json.loads((oracle_run / "summary.json").read_text())["rugosity"]["by_segment"]
+    with open(oracle_run / "cover_segments.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and all(float(r["segment_rugosity"]) == pytest.approx(by_segment[int(r["segment"])], abs=1e-4)
+                        for r in rows)
+    assert all(float(r["segment_rugosity"]) >= 1.0 for r in rows)

@@ -22,7 +22,7 @@ COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_are
                  "surface_percent", "surface_area", "point_percent", "point_se", "point_ci_low", "point_ci_high",
                  "mean_confidence")
 SEGMENT_COLUMNS = ("segment", "start", "end", "class_id", "class_name", "percent_cover", "planar_area",
-                   "surface_area")
+                   "surface_area", "segment_rugosity")
 
 
 class StagedOutputs:
@@ -100,9 +100,10 @@ def write_cover_csv(tables: CoverTables, path: Path, cell_area: float) -> None:
                              int(r.excluded), _percent(surface.percent), f"{surface.cells * cell_area:.6g}", *point])
 
 
-def write_segments_csv(tables: CoverTables, segment_length: float, path: Path, cell_area: float) -> None:
+def write_segments_csv(tables: CoverTables, segment_length: float, path: Path, cell_area: float,
+                       rugosity: list[float | None]) -> None:
     """Cover per segment along the transect, long format: one row per segment and counted class seen in the map,
-    with its planar and 3D surface area."""
+    with its planar and 3D surface area, and the segment's rugosity (blank where it has no surface)."""
     seen = {r.class_id for rows in tables.segments for r in rows if r.cells > 0 and not r.excluded}
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
@@ -110,9 +111,10 @@ def write_segments_csv(tables: CoverTables, segment_length: float, path: Path, c
         for k, (rows, surfaces) in enumerate(zip(tables.segments, tables.segment_surface)):
             for r, surface in zip(rows, surfaces):
                 if r.class_id in seen:
+                    ruggedness = rugosity[k] if k < len(rugosity) else None
                     writer.writerow([k, f"{k * segment_length:g}", f"{(k + 1) * segment_length:g}", r.class_id, r.name,
                                      _percent(r.percent), f"{r.cells * cell_area:.6g}",
-                                     f"{surface.cells * cell_area:.6g}"])
+                                     f"{surface.cells * cell_area:.6g}", _percent(ruggedness)])
 
 
 def write_rgba_png(rgb: np.ndarray, valid: np.ndarray, path: Path) -> None:
