@@ -10,7 +10,7 @@ from reefmap.errors import UsageError
 from reefmap.pipeline import ProcessResult, run
 from reefmap.video import parse_time
 
-__all__ = ["ProcessResult", "compare", "evaluate", "process", "report", "synth"]
+__all__ = ["ProcessResult", "batch", "compare", "evaluate", "process", "report", "synth"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -58,3 +58,13 @@ def compare(before_dir: str | Path, after_dir: str | Path, out_dir: str | Path) 
     from reefmap.report.compare import compare_runs
 
     return compare_runs(before_dir, after_dir, out_dir)
+
+
+def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, **settings) -> dict:
+    """Process every transect of a manifest CSV into `out_dir` (see `reefmap.batch`); returns the batch summary."""
+    from reefmap.batch import run_batch
+
+    unknown = set(settings) - ProcessConfig.field_names()
+    if unknown:
+        raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ProcessConfig.field_names())}")
+    return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, **settings)

@@ -1,0 +1,173 @@
+"""Many transects from one manifest: each processed into its own run folder, failures recorded, one survey table.
+
+A manifest is a CSV with one row per transect. Columns (only `site`, `transect` and `video` are required):
+site, transect, date, video (one file, or GoPro chapters joined by ';'), start, end, camera, tape_length_m,
+altitude_m, depth_m, notes. Relative video paths are relative to the manifest's folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import multiprocessing
+import os
+import re
+import sys
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from reefmap.errors import ReefmapError, UsageError
+
+REQUIRED = ("site", "transect", "video")
+OPTIONAL = ("date", "start", "end", "camera", "tape_length_m", "altitude_m", "depth_m", "notes")
+ROW_FILE = "manifest_row.json"
+SURVEY_COLUMNS = ("site", "transect", "date", "depth_m", "level", "class_id", "class_name", "percent_cover",
+                  "planar_area", "surface_percent", "surface_area", "point_percent", "point_se", "point_ci_low",
+                  "point_ci_high", "excluded", "units")
+FAILURE_COLUMNS = ("site", "transect", "date", "error")
+
+
+@dataclass(frozen=True)
+class Transect:
+    """One manifest row: where its video is and how to process it."""
+
+    row: dict[str, str]
+    videos: tuple[Path, ...]
+
+    @property
+    def name(self) -> str:
+        parts = [self.row["site"], self.row["transect"], self.row.get("date", "")]
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(p for p in parts if p)).strip("-") or "transect"
+
+    def settings(self) -> dict:
+        """`reefmap.process` settings from the row's own columns."""
+        settings = {}
+        for column, key, kind in (("start", "start_s", str), ("end", "end_s", str), ("camera", "camera", str),
+                                  ("tape_length_m", "tape_length_m", float), ("altitude_m", "altitude_m", float)):
+            value = self.row.get(column, "").strip()
+            if value:
+                try:
+                    settings[key] = kind(value)
+                except ValueError:
+                    raise UsageError(f"transect {self.name}: {column} '{value}' is not a number") from None
+        return settings
+
+
+def read_manifest(path: str | Path) -> list[Transect]:
+    """The manifest's transects; a malformed manifest is one clear error."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror}; check the path") from None
+    if not rows:
+        raise UsageError(f"manifest {path} has no transects; add one row per transect under a header line")
+    missing = [c for c in REQUIRED if c not in rows[0]]
+    if missing:
+        raise UsageError(f"manifest {path} lacks the column(s) {', '.join(missing)}; its header needs "
+                         f"{', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)})")
+    transects = []
+    for row in rows:
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        videos = tuple(path.parent / v.strip() if not Path(v.strip()).is_absolute() else Path(v.strip())
+                       for v in row["video"].split(";") if v.strip())
+        transects.append(Transect(row, videos))
+    names = [t.name for t in transects]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"manifest {path} names the same transect twice: {', '.join(duplicates)}; "
+                         "give each row its own site/transect/date")
+    return transects
+
+
+def is_finished(run_dir: Path, transect: Transect) -> bool:
+    """A run folder that finished for exactly this manifest row."""
+    marker = run_dir / ROW_FILE
+    return (run_dir / "summary.json").exists() and marker.exists() and json.loads(marker.read_text()) == transect.row
+
+
+def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str | None:
+    """Process one transect; the error line on failure, None on success (runs in a worker process)."""
+    import reefmap
+
+    try:
+        if not transect.videos:
+            raise UsageError("no video named in the manifest row")
+        reefmap.process(list(transect.videos), run_dir, quiet=True, **settings, **transect.settings())
+        (run_dir / ROW_FILE).write_text(json.dumps(transect.row, indent=1))
+        return None
+    except ReefmapError as exc:
+        return " ".join(str(exc).split())
+    except Exception as exc:  # one broken transect must not stop the survey
+        return f"internal error ({type(exc).__name__}: {exc}) " + traceback.format_exc(limit=1).splitlines()[-1]
+
+
+def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, **settings) -> dict:
+    """Process every transect of `manifest` into `out_dir/<site>_<transect>_<date>/`, skipping finished ones;
+    write survey.csv, failures.csv and survey_report.html. Returns the batch summary."""
+    transects = read_manifest(manifest)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [t for t in transects if not is_finished(out_dir / t.name, t)]
+    failures: dict[str, str] = {}
+    if jobs > 1:
+        settings.setdefault("threads", max(1, (os.cpu_count() or 1) // jobs))
+    with tqdm(total=len(transects), initial=len(transects) - len(todo), unit="transect", desc="survey",
+              disable=quiet, file=sys.stderr) as bar:
+        def finished(transect: Transect, error: str | None) -> None:
+            if error:
+                failures[transect.name] = error
+            bar.update(1)
+            bar.set_postfix(failed=len(failures), running=len(pending) if jobs > 1 else int(bool(todo)))
+
+        pending: dict = {}
+        if jobs <= 1:
+            for transect in todo:
+                finished(transect, process_transect(transect, out_dir / transect.name, settings))
+        else:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                queue = list(todo)
+                while queue or pending:
+                    while queue and len(pending) < jobs:
+                        transect = queue.pop(0)
+                        pending[pool.submit(process_transect, transect, out_dir / transect.name, settings)] = transect
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        finished(pending.pop(future), future.result())
+    return write_survey(transects, out_dir, failures)
+
+
+def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, str]) -> dict:
+    """survey.csv (each run's cover.csv and cover_groups.csv rows, verbatim, under the transect's columns),
+    failures.csv and survey_report.html; the batch summary as a dict (also batch_summary.json)."""
+    from reefmap.report.survey import write_survey_report
+
+    finished = [t for t in transects if t.name not in failures and (out_dir / t.name / "summary.json").exists()]
+    partial = out_dir / ".survey.csv.partial"
+    with open(partial, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(SURVEY_COLUMNS)
+        for t in finished:
+            units = json.loads((out_dir / t.name / "summary.json").read_text()).get("units", "")
+            for level, name in (("group", "cover_groups.csv"), ("class", "cover.csv")):
+                with open(out_dir / t.name / name, newline="") as table:
+                    for r in csv.DictReader(table):
+                        writer.writerow([t.row["site"], t.row["transect"], t.row.get("date", ""), t.row.get("depth_m", ""),
+                                         level, *(r[c] for c in SURVEY_COLUMNS[5:16]), units])
+    partial.replace(out_dir / "survey.csv")
+    with open(out_dir / "failures.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(FAILURE_COLUMNS)
+        for t in transects:
+            if t.name in failures:
+                writer.writerow([t.row["site"], t.row["transect"], t.row.get("date", ""), failures[t.name]])
+    summary = {"transects": len(transects), "finished": [t.name for t in finished],
+               "failed": {name: error for name, error in failures.items()}}
+    write_survey_report(finished, out_dir, failures)
+    (out_dir / "batch_summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
