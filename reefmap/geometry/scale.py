@@ -9,6 +9,9 @@ import numpy as np
 
 MIN_TAPE_POINTS = 50
 TAPE_SPAN_PERCENTILES = (0.5, 99.5)
+TAPE_BINS = 50
+DENSE_SHARE = 0.25
+SMOOTH_BINS = 5
 
 
 @dataclass(frozen=True)
@@ -22,19 +25,34 @@ class ScaleEstimate:
 
 
 def tape_span(local_uv: np.ndarray) -> tuple[float, float]:
-    """Length of a tape from its (N, 2) points in the seabed plane, and how far that length moves with the choice
-    of ends (its spread). Points lie evenly along a tape, so the span between robust end percentiles, divided by the
-    share of points between them, is its length; stray points off its ends show up as spread."""
+    """Length of a tape from its (N, 2) points in the seabed plane, and its uncertainty.
+
+    Points lie evenly along a tape, while pixels mislabelled as tape lie scattered beyond its ends. So the points
+    are binned along their main direction (50 bins over the robust span, smoothed over 5 bins so that a stretch
+    hidden by a coral does not cut the tape) and the tape is the longest run of bins holding at least a quarter of
+    the typical bin's points, measured between its outermost points; one bin is the
+    uncertainty of its two ends together.
+    """
     centred = local_uv - local_uv.mean(axis=0)
     direction = np.linalg.svd(centred, full_matrices=False)[2][0]
     along = centred @ direction
-
-    def length(low: float, high: float) -> float:
-        a, b = np.percentile(along, (low, high))
-        return float(b - a) * 100 / (high - low)
-
-    robust = length(*TAPE_SPAN_PERCENTILES)
-    return robust, max(abs(length(0.0, 100.0) - robust), abs(length(2.0, 98.0) - robust))
+    low, high = np.percentile(along, TAPE_SPAN_PERCENTILES)
+    if high <= low:
+        return 0.0, 0.0
+    width = (high - low) / TAPE_BINS
+    edges = np.arange(along.min(), along.max() + width, width)
+    counts = np.convolve(np.histogram(along, bins=edges)[0], np.ones(SMOOTH_BINS) / SMOOTH_BINS, mode="same")
+    dense = counts >= DENSE_SHARE * np.median(counts[counts > 0])
+    best_start, best_length, start = 0, 0, None
+    for k, is_dense in enumerate(np.append(dense, False)):
+        if is_dense and start is None:
+            start = k
+        elif not is_dense and start is not None:
+            if k - start > best_length:
+                best_start, best_length = start, k - start
+            start = None
+    inside = along[(along >= edges[best_start]) & (along <= edges[best_start + best_length])]
+    return float(inside.max() - inside.min()), float(width)
 
 
 def scale_from_tape(local: np.ndarray, is_tape: np.ndarray, tape_length_m: float, path_uv: np.ndarray,
