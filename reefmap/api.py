@@ -60,11 +60,12 @@ def compare(before_dir: str | Path, after_dir: str | Path, out_dir: str | Path) 
     return compare_runs(before_dir, after_dir, out_dir)
 
 
-def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, **settings) -> dict:
+def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, ray: str | None = None,
+          **settings) -> dict:
     """Process every transect of a manifest CSV into `out_dir` (see `reefmap.batch`); returns the batch summary."""
     from reefmap.batch import run_batch
 
     unknown = set(settings) - ProcessConfig.field_names()
     if unknown:
         raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ProcessConfig.field_names())}")
-    return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, **settings)
+    return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, ray=ray, **settings)

@@ -107,9 +107,15 @@ def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str |
         return f"internal error ({type(exc).__name__}: {exc}) " + traceback.format_exc(limit=1).splitlines()[-1]
 
 
-def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, **settings) -> dict:
+def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, ray: str | None = None,
+              **settings) -> dict:
     """Process every transect of `manifest` into `out_dir/<site>_<transect>_<date>/`, skipping finished ones;
-    write survey.csv, failures.csv and survey_report.html. Returns the batch summary."""
+    write survey.csv, failures.csv and survey_report.html. Returns the batch summary.
+
+    Transects run one after another (`jobs` 1), in a pool of `jobs` processes, or with `ray` ("local" or a
+    cluster address) as Ray tasks, each asking for its CPU threads (`threads`, 1 unless given) and, with a CUDA
+    `device`, one GPU. A worker that dies is recorded as that transect's failure.
+    """
     transects = read_manifest(manifest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,27 +125,74 @@ def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: b
         settings.setdefault("threads", max(1, (os.cpu_count() or 1) // jobs))
     with tqdm(total=len(transects), initial=len(transects) - len(todo), unit="transect", desc="survey",
               disable=quiet, file=sys.stderr) as bar:
-        def finished(transect: Transect, error: str | None) -> None:
+        def finished(transect: Transect, error: str | None, running: int) -> None:
             if error:
                 failures[transect.name] = error
             bar.update(1)
-            bar.set_postfix(failed=len(failures), running=len(pending) if jobs > 1 else int(bool(todo)))
+            bar.set_postfix(running=running, failed=len(failures))
 
-        pending: dict = {}
-        if jobs <= 1:
-            for transect in todo:
-                finished(transect, process_transect(transect, out_dir / transect.name, settings))
+        if ray is not None:
+            results = _run_on_ray(todo, out_dir, settings, ray)
+        elif jobs <= 1:
+            results = ((t, process_transect(t, out_dir / t.name, settings), int(k + 1 < len(todo)))
+                       for k, t in enumerate(todo))
         else:
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                queue = list(todo)
-                while queue or pending:
-                    while queue and len(pending) < jobs:
-                        transect = queue.pop(0)
-                        pending[pool.submit(process_transect, transect, out_dir / transect.name, settings)] = transect
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        finished(pending.pop(future), future.result())
+            results = _run_in_pool(todo, out_dir, settings, jobs)
+        bar.set_postfix(running=min(len(todo), jobs if ray is None else len(todo)), failed=0)
+        for transect, error, running in results:
+            finished(transect, error, running)
     return write_survey(transects, out_dir, failures)
+
+
+def _run_in_pool(todo: list[Transect], out_dir: Path, settings: dict, jobs: int):
+    """Yield (transect, error or None, transects still running) from a pool of `jobs` spawned processes."""
+    pending: dict = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < jobs:
+                transect = queue.pop(0)
+                pending[pool.submit(process_transect, transect, out_dir / transect.name, settings)] = transect
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                transect = pending.pop(future)
+                yield transect, _result_or_crash(future.result), len(pending)
+
+
+def _run_on_ray(todo: list[Transect], out_dir: Path, settings: dict, address: str):
+    """Yield (transect, error or None) as Ray tasks finish, on a local Ray instance or the cluster at `address`."""
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--ray needs Ray: pip install 'ray>=2.9' (or install reefmap with the 'ray' extra)") from None
+    started = not ray.is_initialized()
+    if started:
+        if address == "local":
+            ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024 ** 2)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    try:
+        settings = {**settings, "threads": settings.get("threads") or 1}
+        gpus = 1 if str(settings.get("device", "auto")).startswith("cuda") else 0
+        task = ray.remote(num_cpus=settings["threads"], num_gpus=gpus, max_retries=0)(process_transect)
+        pending = {task.remote(t, out_dir / t.name, settings): t for t in todo}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                transect = pending.pop(ref)
+                yield transect, _result_or_crash(lambda: ray.get(ref)), len(pending)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _result_or_crash(result) -> str | None:
+    """The worker's answer, or the reason it gave none (a process killed for memory, a lost cluster node)."""
+    try:
+        return result()
+    except Exception as exc:
+        return f"the worker processing this transect died ({type(exc).__name__}: {' '.join(str(exc).split())[:200]}); " \
+               "run the batch again to retry it, with fewer --jobs if it ran out of memory"
 
 
 def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, str]) -> dict:

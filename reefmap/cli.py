@@ -127,20 +127,23 @@ def report(run_dir):
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Folder for the runs and survey.csv.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Transects processed at once (processes).")
+@click.option("--ray", is_flag=False, flag_value="local", default=None,
+              help="Run the transects as Ray tasks: on a new local Ray instance (--ray) or a cluster (--ray ADDRESS).")
 @click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True)
 @click.option("--width", type=int, default=DEFAULTS.width, show_default=True)
 @click.option("--seg-weights", type=click.Path(path_type=str), help="Segmentation weights (.safetensors).")
 @click.option("--depth-weights", type=click.Path(path_type=str), help="Depth/pose weights (.safetensors).")
 @click.option("--device", default=DEFAULTS.device, show_default=True)
 @click.option("-q", "--quiet", is_flag=True)
-def batch(manifest, out, jobs, quiet, **settings):
+def batch(manifest, out, jobs, ray, quiet, **settings):
     """Process every transect of MANIFEST.csv (site, transect, date, video, start, end, camera, tape_length_m, ...)
     into OUT, skipping finished ones, and write OUT/survey.csv, failures.csv and survey_report.html."""
     from reefmap.api import batch as run_batch
 
     if jobs < 1:
         raise click.BadParameter("--jobs must be at least 1", param_hint="--jobs")
-    summary = run_batch(manifest, out, jobs=jobs, quiet=quiet, **{k: v for k, v in settings.items() if v is not None})
+    summary = run_batch(manifest, out, jobs=jobs, quiet=quiet, ray=ray,
+                        **{k: v for k, v in settings.items() if v is not None})
     click.echo(f"{len(summary['finished'])} of {summary['transects']} transects mapped; {len(summary['failed'])} failed")
     for name, error in summary["failed"].items():
         click.echo(f"  failed {name}: {error}")

@@ -55,11 +55,14 @@ def test_batch_maps_what_it_can_records_failures_and_tabulates(manifest, tiny_we
         assert list(csv.DictReader(f)) == survey
 
 
-def test_parallel_jobs_give_the_same_survey(manifest, tiny_weights, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("executor", [["--jobs", "2"], ["--ray"]])
+def test_parallel_jobs_and_ray_give_the_same_survey(manifest, tiny_weights, tmp_path, monkeypatch, capsys, executor):
+    if executor == ["--ray"]:
+        pytest.importorskip("ray")
     one, two = tmp_path / "one", tmp_path / "two"
     run_cli(monkeypatch, capsys, "batch", manifest, "--out", one, "-q", *_settings(tiny_weights))
-    code, _, _ = run_cli(monkeypatch, capsys, "batch", manifest, "--out", two, "-q", "--jobs", "2", *_settings(tiny_weights))
-    assert code == 1
+    code, _, err = run_cli(monkeypatch, capsys, "batch", manifest, "--out", two, "-q", *executor, *_settings(tiny_weights))
+    assert code == 1, err
     assert (one / "survey.csv").read_text() == (two / "survey.csv").read_text()
     assert (one / "failures.csv").read_text() == (two / "failures.csv").read_text()
 
@@ -74,3 +77,17 @@ def test_bad_manifests_are_one_clear_line(tmp_path, monkeypatch, capsys, text, m
     path.write_text(text)
     code, _, err = run_cli(monkeypatch, capsys, "batch", path, "--out", tmp_path / "o")
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_a_worker_that_dies_is_that_transects_failure():
+    from concurrent.futures.process import BrokenProcessPool
+
+    from reefmap.batch import _result_or_crash
+
+    def killed():
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    error = _result_or_crash(killed)
+    assert error.startswith("the worker processing this transect died (BrokenProcessPool: A process")
+    assert "fewer --jobs" in error
+    assert _result_or_crash(lambda: None) is None
