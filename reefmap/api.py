@@ -10,7 +10,7 @@ from reefmap.errors import UsageError
 from reefmap.pipeline import ProcessResult, run
 from reefmap.video import parse_time
 
-__all__ = ["ProcessResult", "batch", "compare", "evaluate", "process", "report", "synth"]
+__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "process", "report", "synth"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -27,6 +27,15 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
     if isinstance(videos, (str, Path)):
         videos = [videos]
     return run(list(videos), out_dir, ProcessConfig(**settings))
+
+
+def calibrate(videos: str | Path | Sequence[str | Path], name: str, **settings) -> dict:
+    """Self-calibrate the camera of a clip (see `reefmap.calibration.calibrate`); returns its record."""
+    from reefmap.calibration import calibrate as run_calibration
+
+    for key in ("start_s", "end_s"):
+        settings[key] = parse_time(settings.get(key))
+    return run_calibration([videos] if isinstance(videos, (str, Path)) else list(videos), name, **settings)
 
 
 def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -132,6 +133,24 @@ def shipped_profiles() -> dict[str, CameraProfile]:
     return profiles
 
 
+def user_cameras_dir() -> Path:
+    """Where `reefmap calibrate` writes profiles: $REEFMAP_CAMERAS, else ~/.local/share/reefmap/cameras."""
+    if os.environ.get("REEFMAP_CAMERAS"):
+        return Path(os.environ["REEFMAP_CAMERAS"])
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "reefmap" / "cameras"
+
+
+def known_profiles() -> dict[str, CameraProfile]:
+    """Shipped profiles and the user's own (`reefmap calibrate`), by name; the user's win a clash of names."""
+    profiles = shipped_profiles()
+    folder = user_cameras_dir()
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.json")):
+            profile = load_profile(path)
+            profiles[profile.name] = profile
+    return profiles
+
+
 def detect_profile(video_path: str | Path) -> CameraProfile | None:
     """The shipped profile whose camera model string occurs in the file's first megabytes, if any."""
     with open(video_path, "rb") as f:
@@ -143,7 +162,7 @@ def detect_profile(video_path: str | Path) -> CameraProfile | None:
 
 
 def resolve_profile(camera: str, video_path: str | Path, width: int, height: int, hfov_deg: float) -> CameraProfile:
-    """Pick the camera for a video: `auto`, `generic`, a shipped profile name, or a JSON path.
+    """Pick the camera for a video: `auto`, `generic`, a shipped or calibrated profile name, or a JSON path.
 
     `auto` uses a shipped profile when the file names its camera and the aspect ratio fits,
     otherwise the generic field-of-view camera. Returns the profile in the video's native size.
@@ -155,14 +174,15 @@ def resolve_profile(camera: str, video_path: str | Path, width: int, height: int
         if profile is not None and _same_aspect(profile.image_size, (width, height)):
             return profile.scaled_to(width, height)
         return generic_profile(width, height, hfov_deg)
-    profiles = shipped_profiles()
+    profiles = known_profiles()
     if camera in profiles:
         profile = profiles[camera]
     elif Path(camera).suffix.lower() == ".json":
         profile = load_profile(camera)
     else:
         raise UsageError(
-            f"unknown camera '{camera}': use auto, generic, a profile JSON file, or one of {sorted(profiles)}"
+            f"unknown camera '{camera}': use auto, generic, a profile JSON file, one of {sorted(profiles)}, or "
+            "make a profile with `reefmap calibrate VIDEO --name NAME`"
         )
     if not _same_aspect(profile.image_size, (width, height)):
         raise UsageError(

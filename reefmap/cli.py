@@ -46,6 +46,11 @@ def main():
               help="Ignore pixels farther than this from the camera, in map units.")
 @click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
               help="Segment length along the transect for cover_segments.csv, in map units.")
+@click.option("--mapping", type=click.Choice(["learned", "sfm", "auto"]), default=DEFAULTS.mapping, show_default=True,
+              help="Camera path: pose network (fast), structure from motion (accurate, slower), or SfM with the "
+                   "pose network as fallback.")
+@click.option("--sfm-fps", type=float, default=DEFAULTS.sfm_fps, show_default=True,
+              help="Keyframes per second of video given to structure from motion; the pose network bridges the rest.")
 @click.option("--tape-length-m", type=float,
               help="Length of the transect tape the video films end to end, in metres: gives the map metric scale.")
 @click.option("--altitude-m", type=float,
@@ -150,6 +155,33 @@ def batch(manifest, out, jobs, ray, quiet, **settings):
     click.echo(f"survey table in {out / 'survey.csv'}, report in {out / 'survey_report.html'}")
     if summary["failed"]:
         sys.exit(1)
+
+
+@main.command()
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--name", required=True, help="Profile name, used as `reefmap process --camera NAME`.")
+@click.option("--fps", type=float, default=2.0, show_default=True, help="Frames per second of video to calibrate on.")
+@click.option("--start", help="Start time: seconds or mm:ss.")
+@click.option("--end", help="End time: seconds or mm:ss.")
+@click.option("--width", type=int, default=960, show_default=True, help="Frame width for calibration (aspect kept).")
+@click.option("--model", type=click.Choice(["radial", "opencv"]), default="radial", show_default=True,
+              help="Lens model: radial (k1, k2) or opencv (k1, k2, p1, p2).")
+@click.option("--out-dir", type=click.Path(path_type=Path),
+              help="Folder for NAME.json [default: $REEFMAP_CAMERAS or ~/.local/share/reefmap/cameras].")
+@click.option("-q", "--quiet", is_flag=True)
+def calibrate(videos, name, start, end, **options):
+    """Self-calibrate a camera (focal length, lens distortion) from a clip with strong motion: VIDEOS are one file
+    or chapters. Writes a camera profile that `reefmap process --camera NAME` uses."""
+    from reefmap.api import calibrate as run_calibration
+
+    record = run_calibration(list(videos), name, start_s=start, end_s=end, **options)
+    profile = record["profile"]
+    distortion = ", ".join(f"{k} {v:+.4f}" for k, v in profile["distortion"].items())
+    click.echo(f"{record['registered']} of {record['frames']} frames registered; reprojection error "
+               f"{record['reprojection_error_px']:.2f} px")
+    click.echo(f"fx {profile['fx']:.1f} fy {profile['fy']:.1f} cx {profile['cx']:.1f} cy {profile['cy']:.1f} px at "
+               f"{profile['image_size'][0]}x{profile['image_size'][1]}; {distortion}")
+    click.echo(f"profile written to {record['path']}; use it with: reefmap process VIDEO --camera {name}")
 
 
 @main.command("render-video")

@@ -33,6 +33,8 @@ class ProcessConfig:
     use_gravity: bool = True
     save_depth: bool = False
     checkpoint_s: float = 30.0
+    mapping: str = "learned"
+    sfm_fps: float = 5.0
     tape_length_m: float | None = None
     altitude_m: float | None = None
     quiet: bool = False

@@ -194,8 +194,9 @@ def _weighted(centre: Perception, neighbours: list[Perception], weights: tuple[f
 
 
 def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPoseEstimator,
-             batch_size: int, timer: StageTimer) -> Iterator[Perception]:
-    """Stream frames through both networks in batches of `batch_size`."""
+             batch_size: int, timer: StageTimer, with_motion: bool = True) -> Iterator[Perception]:
+    """Stream frames through both networks in batches of `batch_size`; without `with_motion` the pose network
+    is not run (the camera path is known) and every `relative_pose` is None."""
     iterator = iter(frames)
     while True:
         with timer.stage("decode"):
@@ -208,7 +209,9 @@ def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPose
         with timer.stage("depth", len(batch)):
             tensor = estimator.prepare(images)
             depths = estimator.depth(tensor)
-        with timer.stage("pose", len(batch)):
-            poses = estimator.relative_poses(tensor)
+        poses = [None] * len(batch)
+        if with_motion:
+            with timer.stage("pose", len(batch)):
+                poses = estimator.relative_poses(tensor)
         for frame, p, d, pose in zip(batch, probs, depths, poses):
             yield Perception(frame, p, d, pose)

@@ -21,7 +21,7 @@ from reefmap import __version__
 from reefmap.config import ProcessConfig
 from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
-from reefmap.geometry.scale import ScaleEstimate, scale_from_altitude, scale_from_tape
+from reefmap.geometry.scale import ScaleEstimate, scale_from_altitude, scale_from_tape, tape_straightness
 from reefmap.geometry.transforms import transform_points
 from reefmap.oracle import TruthReader
 from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
@@ -43,6 +43,7 @@ from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.telemetry import transect_gravity, up_direction
 from reefmap.streams import NetworkStream, OracleStream
 from reefmap.timing import StageTimer
+from reefmap.trajectory import MAPPINGS, CameraPath, keyframe_step, sfm_camera_path
 from reefmap.video import Frame, FrameSource
 
 OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
@@ -161,6 +162,11 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         raise UsageError("give one scale reference: --tape-length-m or --altitude-m, not both")
     if any(v is not None and not v > 0 for v in (config.tape_length_m, config.altitude_m)):
         raise UsageError("--tape-length-m and --altitude-m are lengths in metres and must be positive")
+    if config.mapping not in MAPPINGS:
+        raise UsageError(f"--mapping {config.mapping!r} is not one of {', '.join(MAPPINGS)}")
+    if config.oracle and config.mapping != "learned":
+        raise UsageError("--oracle takes the true camera path; leave out --mapping")
+    keyframe_step(config.fps, config.sfm_fps)
     timer = StageTimer()
     device = resolve_device(config.device)
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
@@ -181,6 +187,9 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
             depth_folder = outputs.path("depth")
             depth_folder.mkdir(exist_ok=True)
         fuser = FrameFuser(source, taxonomy, config, depth_folder)
+        camera_path = _camera_path(config, source, estimator, outputs, timer)
+        if camera_path is not None:
+            stream.use_camera_path(camera_path)
         resumed_from = _resume(outputs, stream, fuser)
         _map_frames(stream, fuser, outputs, config, timer, len(source))
         cloud, measured, path_length = _measure(source, fuser, taxonomy, config, groups, timer)
@@ -190,7 +199,11 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
             summary = _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
                                groups.source)
             summary["network_health"] = stream.health | {"featureless_frames_skipped": len(fuser.skipped)}
+            summary["mapping"] = _mapping_record(config, camera_path)
+            if getattr(stream, "disagreements", None):
+                summary["mapping"]["network_depth_disagreement_median"] = round(float(np.median(stream.disagreements)), 4)
             summary["camera_path_length"] = path_length
+            summary["tape"] = _tape_record(cloud, measured, taxonomy)
             summary["resumed_from_frame"] = resumed_from
             summary["warnings"] = [str(w.message) for w in caught]
             with timer.stage("report"):
@@ -212,6 +225,41 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     return ProcessResult(Path(out_dir), measured.cover, cloud, summary, files)
+
+
+CAMERA_PATH = ".camera_path.npz"
+
+
+def _camera_path(config: ProcessConfig, source: FrameSource, estimator, outputs: StagedOutputs,
+                 timer: StageTimer) -> CameraPath | None:
+    """The SfM camera path for --mapping sfm/auto (kept in the staging folder, so a resumed run does not redo it);
+    None for the learned path, with --oracle, or when auto fell back to the pose network."""
+    if config.oracle or config.mapping == "learned":
+        return None
+    saved = outputs.path(CAMERA_PATH)
+    if saved.exists():
+        with np.load(saved) as data:
+            state = {k: data[k] for k in data.files}
+        return None if "fallback" in state else CameraPath.from_state(state)
+    threads = config.threads or os.cpu_count() or 1
+    sweep_size = (max(1, source.size[0] // config.fusion_stride), max(1, source.size[1] // config.fusion_stride))
+    path = sfm_camera_path(source, estimator, config.mapping, config.sfm_fps, config.batch_size, outputs.path(".sfm"),
+                           outputs.path(".swept_depth"), sweep_size, timer, threads, config.quiet)
+    partial = outputs.path(CAMERA_PATH + ".partial.npz")
+    np.savez(partial, **(path.state() if path is not None else {"fallback": np.array(True)}))
+    os.replace(partial, saved)
+    return path
+
+
+def _mapping_record(config: ProcessConfig, camera_path: CameraPath | None) -> dict:
+    """How the camera path was found, for summary.json."""
+    if config.oracle:
+        return {"requested": "oracle", "method": "true poses of the synthetic transect"}
+    if camera_path is None:
+        method = "pose network (learned)" if config.mapping == "learned" else \
+            "pose network (learned): structure from motion failed, see warnings"
+        return {"requested": config.mapping, "method": method}
+    return {"requested": config.mapping, **camera_path.record}
 
 
 def _resume(outputs: StagedOutputs, stream, fuser: FrameFuser) -> int | None:
@@ -280,6 +328,17 @@ def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config:
         warnings.warn(f"the camera barely moved ({path_length:.3f} map units over {len(fuser.poses)} frames): the map "
                       "is what a single view sees, not a transect")
     return cloud, measured, path_length
+
+
+def _tape_record(cloud: LabelledCloud, measured: "MeasuredCover", taxonomy: Taxonomy) -> dict | None:
+    """The transect tape as the map shows it: its points, span and straightness (None when it is not seen)."""
+    is_tape = np.isin(cloud.labels, taxonomy.ids_with_role("transect_line"))
+    straightness = tape_straightness(measured.ground.to_local(cloud.points[is_tape])[:, :2])
+    if straightness is None:
+        return None
+    return {"points": int(is_tape.sum()), "span": straightness[1], "line_rms_percent_of_span": straightness[0],
+            "note": "RMS distance of the tape's points from their fitted line in the seabed plane, in % of the "
+                    "tape's span: a straight tape that bends in the map shows drift or bad depth"}
 
 
 @dataclass

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
+import cv2
 import numpy as np
 import torch
 
 from reefmap.config import ProcessConfig
+from reefmap.geometry.camera_path import depth_scale, fit_depth_scale
 from reefmap.geometry.transforms import TrajectoryBuilder
 from reefmap.oracle import TruthReader
 from reefmap.perception import (
@@ -20,7 +22,9 @@ from reefmap.timing import StageTimer
 from reefmap.video import Frame, FrameSource, prefetch
 
 LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
-HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions")
+HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions",
+               "frames_with_depth_disagreeing_with_sfm")
+MAX_DEPTH_DISAGREEMENT = 0.2  # network depth off a keyframe's SfM depth by more (median, relative) is not used
 
 
 class NetworkStream:
@@ -29,6 +33,10 @@ class NetworkStream:
     Non-finite network outputs are neutralised and counted in `health`: such pixels get no vote and no depth, and
     such a motion is taken as no motion. A motion into or out of a featureless frame (black, blank, open water) is
     taken as no motion too: the pose network has nothing to go by.
+
+    With a `camera_path` (see `use_camera_path`) the poses come from it, the pose network is not run, and each
+    depth map is scaled onto the SfM points of the latest keyframe; a keyframe whose depth still disagrees with
+    its points is left out of the map and counted.
     """
 
     def __init__(self, source: FrameSource, segmenter: Segmenter, estimator: DepthPoseEstimator,
@@ -41,10 +49,19 @@ class NetworkStream:
         self.health = {key: 0 for key in HEALTH_KEYS}
         self.next_frame = 0  # the first frame not yet through the networks
         self.ending = False
+        self.camera_path = None
+        self.depth_scale = 1.0  # of the latest keyframe, for the frames after it
+        self.network_depth_trusted = True  # whether the latest keyframe's network depth agreed with SfM
+        self.disagreements: list[float] = []  # median relative disagreement of each keyframe's network depth
+
+    def use_camera_path(self, camera_path) -> None:
+        """Take poses from this `reefmap.trajectory.CameraPath` instead of the pose network."""
+        self.camera_path = camera_path
 
     def __iter__(self) -> Iterator[LabelledFrame]:
         frames = prefetch(self.source.frames_from(self.next_frame))
-        for raw in perceive(frames, self.segmenter, self.estimator, self.batch_size, self.timer):
+        for raw in perceive(frames, self.segmenter, self.estimator, self.batch_size, self.timer,
+                            with_motion=self.camera_path is None):
             self.next_frame = raw.frame.index + 1
             for item in self.smoother.push(raw):
                 yield self._labelled(item)
@@ -71,7 +88,37 @@ class NetworkStream:
             self.health["non_finite_motions"] += 1
             relative = np.eye(4)
         confidence, channel = torch.from_numpy(probabilities).max(dim=0)  # one threaded pass over the classes
-        return item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), item.depth, self.trajectory.add(relative)
+        if self.camera_path is None:
+            pose, depth = self.trajectory.add(relative), item.depth
+        else:
+            pose, depth = self.camera_path.poses[item.frame.index], self._aligned_depth(item)
+        return item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), depth, pose
+
+    def _aligned_depth(self, item: Perception) -> np.ndarray:
+        """Depth in the camera path's units: a keyframe's plane-sweep depth, its holes filled with network depth
+        scaled onto it; other frames' network depth scaled like the latest keyframe's (onto its SfM points when it
+        had no sweep). Where the network disagrees with a keyframe's SfM depth, the network's depth is not used
+        until the next keyframe: the keyframe keeps its sweep depth alone, the frames after it are not mapped."""
+        swept = self.camera_path.swept_depth(item.frame.index)
+        view = self.camera_path.views[item.frame.index]
+        network = item.depth
+        if swept is not None:
+            network = cv2.resize(network, swept.shape[::-1], interpolation=cv2.INTER_NEAREST)
+            self._take_fit(fit_depth_scale(network, swept))
+        elif len(view):
+            self._take_fit(depth_scale(network, view, self.source.size))
+        scaled = network * np.float32(self.depth_scale)
+        if not self.network_depth_trusted:
+            self.health["frames_with_depth_disagreeing_with_sfm"] += 1
+            scaled = np.zeros_like(scaled)
+        return scaled if swept is None else np.where(swept > 0, swept, scaled)
+
+    def _take_fit(self, fit: tuple[float, float] | None) -> None:
+        """Adopt a keyframe's (scale, disagreement) of network depth against its SfM depth."""
+        if fit is not None:
+            self.depth_scale, disagreement = fit
+            self.network_depth_trusted = disagreement <= MAX_DEPTH_DISAGREEMENT
+            self.disagreements.append(disagreement)
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays to continue from (see `restore`); take it only `between_batches`."""
@@ -80,7 +127,9 @@ class NetworkStream:
             "next_frame": np.array(self.next_frame), "trajectory_pose": self.trajectory.current,
             "trajectory_count": np.array(self.trajectory.count), "previous_featureless": np.array(self.previous_featureless),
             "health": np.array([self.health[k] for k in HEALTH_KEYS]), "smoother_started": np.array(self.smoother.started),
-            "window_size": np.array(len(self.smoother.window)),
+            "window_size": np.array(len(self.smoother.window)), "depth_scale": np.array(self.depth_scale),
+            "network_depth_trusted": np.array(self.network_depth_trusted),
+            "disagreements": np.array(self.disagreements, np.float64),
         }
         if previous is not None:
             state["estimator_previous"] = previous
@@ -96,6 +145,9 @@ class NetworkStream:
         self.next_frame = int(state["next_frame"])
         self.trajectory.current, self.trajectory.count = state["trajectory_pose"], int(state["trajectory_count"])
         self.previous_featureless = bool(state["previous_featureless"])
+        self.depth_scale = float(state["depth_scale"])
+        self.network_depth_trusted = bool(state["network_depth_trusted"])
+        self.disagreements = [float(v) for v in state["disagreements"]]
         self.health = dict(zip(HEALTH_KEYS, (int(v) for v in state["health"])))
         self.smoother.started = bool(state["smoother_started"])
         self.estimator.previous_frame = state.get("estimator_previous")

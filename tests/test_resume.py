@@ -65,3 +65,19 @@ def test_other_settings_start_over(long_video, tiny_weights, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "summary.json").read_text())["resumed_from_frame"] is None
     assert stale and not any(p.exists() for p in stale)
+
+
+def test_a_killed_sfm_run_resumes_on_the_camera_path_it_had_found(synthetic_transect, tmp_path):
+    out = tmp_path / "sfm"
+    command = [sys.executable, "-m", "reefmap", "process", str(synthetic_transect / "video.mp4"), "--out", str(out),
+               "-q", "--fps", "5", "--mapping", "sfm", "--sfm-fps", "2.5", "--batch-size", "2", "--checkpoint-s",
+               "0.2", "--camera", str(synthetic_transect / "camera.json")]
+    _kill_after_first_checkpoint(command, out)
+    with np.load(next(out.glob(".reefmap-partial-*/.camera_path.npz"))) as saved:
+        found = json.loads(str(saved["record"]))
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["resumed_from_frame"] > 0
+    assert summary["mapping"]["seconds"] == found["seconds"]  # the path was read back, not found again
+    assert summary["mapping"]["registered_keyframes"] == found["keyframes"]

@@ -56,3 +56,16 @@ def test_two_scale_references_are_refused(monkeypatch, capsys, tmp_path, synthet
     code, _, err = run_cli(monkeypatch, capsys, "process", synthetic_transect / "video.mp4", "--oracle",
                            synthetic_transect, "--tape-length-m", "3", "--altitude-m", "1.5", "-o", tmp_path / "x")
     assert code == 2 and "one scale reference" in err
+
+
+def test_tape_straightness_measures_the_spread_about_the_line():
+    from reefmap.geometry.scale import tape_straightness
+
+    along = np.linspace(0.0, 10.0, 1001)
+    straight = np.column_stack([along, np.zeros_like(along)])
+    rms, span = tape_straightness(straight)
+    assert rms == pytest.approx(0.0, abs=1e-9) and span == pytest.approx(10.0, rel=0.01)
+    wavy = np.column_stack([along, 0.1 * np.cos(along * 2 * np.pi / 5)])  # 10 cm waves, no tilt: RMS 0.1 / sqrt(2)
+    rms, _ = tape_straightness(wavy)
+    assert rms == pytest.approx(100 * 0.1 / np.sqrt(2) / 10.0, rel=0.03)
+    assert tape_straightness(straight[:10]) is None

@@ -55,6 +55,22 @@ def tape_span(local_uv: np.ndarray) -> tuple[float, float]:
     return float(inside.max() - inside.min()), float(width)
 
 
+def tape_straightness(local_uv: np.ndarray) -> tuple[float, float] | None:
+    """How straight a tape came out in the map: the RMS distance of its (N, 2) seabed-plane points from their
+    fitted line, as a percentage of its span (`tape_span`), and that span; None with too few points.
+
+    A tape pulled straight over the reef that bends in the map shows drift or bad depth (plan view: the tape
+    drapes over the relief, so its heights are left out)."""
+    if len(local_uv) < MIN_TAPE_POINTS:
+        return None
+    span, _ = tape_span(local_uv)
+    if span <= 0:
+        return None
+    centred = local_uv - local_uv.mean(axis=0)
+    across = np.linalg.svd(centred, full_matrices=False)[2][1]
+    return float(100 * np.sqrt(np.mean((centred @ across) ** 2)) / span), span
+
+
 def scale_from_tape(local: np.ndarray, is_tape: np.ndarray, tape_length_m: float, path_uv: np.ndarray,
                     voxel_size: float) -> tuple[ScaleEstimate, str | None]:
     """Scale that makes the tape seen in the map `tape_length_m` long; (estimate, warning or None).

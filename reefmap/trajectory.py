@@ -1,0 +1,203 @@
+"""The camera path of a transect by structure from motion, before mapping: a first pass over the video writes
+keyframes for SfM and runs the pose network on every frame; SfM registers the keyframes, the depth network fixes
+its scale, and the learned motion bridges the frames SfM did not register."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from reefmap.errors import UsageError
+from reefmap.geometry.camera_path import bridge_gaps, scale_poses, units_per_metre
+from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
+from reefmap.perception import DepthPoseEstimator, is_featureless
+from reefmap.timing import StageTimer
+from reefmap.video import FrameSource, prefetch
+
+MAPPINGS = ("learned", "sfm", "auto")
+CALIBRATION_FRAMES = 24  # keyframes whose network depth sets the SfM map's scale
+MIN_REGISTERED = 0.5  # with --mapping auto, SfM must register this share of its keyframes or the learned path is used
+MIN_SWEEP_POINTS = 20  # SfM points a keyframe needs to bound its plane sweep
+
+
+@dataclass
+class CameraPath:
+    """Camera-to-world poses of every sampled frame (`poses` (N, 4, 4), in the depth network's units) and the
+    sparse SfM points each keyframe sees (`views[i]` (M_i, 3): u, v at the processing size, z in those units)."""
+
+    poses: np.ndarray
+    views: list[np.ndarray]
+    record: dict = field(default_factory=dict)
+    registered: np.ndarray | None = None  # (N,) frames whose pose SfM found
+    depth_dir: Path | None = None  # plane-sweep depth of keyframes, `<frame>.npy`
+
+    def swept_depth(self, frame: int) -> np.ndarray | None:
+        """The plane-sweep depth (h, w) float32 of keyframe `frame` (0 = none), or None when it has none."""
+        path = None if self.depth_dir is None else self.depth_dir / f"{frame:06d}.npy"
+        return np.load(path).astype(np.float32) if path is not None and path.exists() else None
+
+    def state(self) -> dict[str, np.ndarray]:
+        counts = np.array([len(v) for v in self.views], np.int64)
+        points = np.concatenate(self.views) if self.views else np.zeros((0, 3), np.float32)
+        return {"poses": self.poses, "view_counts": counts, "view_points": points,
+                "record": np.array(json.dumps(self.record)), "depth_dir": np.array(str(self.depth_dir or ""))}
+
+    @classmethod
+    def from_state(cls, state: dict[str, np.ndarray]) -> "CameraPath":
+        splits = np.cumsum(state["view_counts"])[:-1]
+        depth_dir = str(state["depth_dir"]) if "depth_dir" in state else ""
+        return cls(state["poses"], list(np.split(state["view_points"], splits)), json.loads(str(state["record"])),
+                   depth_dir=Path(depth_dir) if depth_dir else None)
+
+
+def keyframe_step(fps: float, sfm_fps: float) -> int:
+    """Every how many sampled frames one goes to SfM."""
+    if not sfm_fps > 0:
+        raise UsageError(f"--sfm-fps {sfm_fps} must be positive (e.g. 5)")
+    return max(1, int(round(fps / sfm_fps)))
+
+
+def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping: str, sfm_fps: float,
+                    batch_size: int, work_dir: Path, depth_dir: Path, sweep_size: tuple[int, int], timer: StageTimer,
+                    threads: int = -1, quiet: bool = False) -> CameraPath | None:
+    """The SfM camera path of `source`'s frames, with plane-sweep depth of its keyframes at `sweep_size` in
+    `depth_dir`; None when `mapping` is "auto" and SfM failed (a warning says so). With "sfm" a failure is an
+    error. `work_dir` holds the keyframes and the SfM database while it runs."""
+    step = keyframe_step(source.fps, sfm_fps)
+    relatives, calibration = _first_pass(source, estimator, step, batch_size, work_dir / "images", timer, quiet)
+    keyframes = np.arange(0, len(relatives), step)
+    if len(relatives) == 0:
+        return None  # nothing decoded: the mapping stage says so
+    try:
+        if len(keyframes) < 3:
+            raise SfmError(f"{len(keyframes)} keyframes are too few for structure from motion (it needs 3)")
+        with timer.stage("sfm", len(keyframes)):
+            K = source.camera.K
+            sfm = reconstruct(work_dir / "images", len(keyframes), [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5],
+                              work_dir, SfmSettings(threads=threads))
+        if sfm.registered.mean() < MIN_REGISTERED:
+            raise SfmError(f"structure from motion registered only {sfm.registered.sum()} of {len(keyframes)} "
+                           "keyframes")
+        usable = [k for k in calibration if sfm.registered[k // step]]
+        scale = units_per_metre([calibration[k] for k in usable], [sfm.views[k // step] for k in usable], source.size)
+        if scale is None:
+            raise SfmError("structure from motion triangulated too few points to fix its scale")
+        path = _join_with_learned_motion(sfm, relatives, keyframes, scale)
+        with timer.stage("plane sweep", int(sfm.registered.sum())):
+            swept = sweep_keyframes(work_dir / "images", keyframes, path, K, source.size, sweep_size, depth_dir,
+                                    estimator.device, quiet)
+    except SfmError as exc:
+        if mapping == "sfm":
+            raise SfmError(f"{exc}; try --mapping auto (falls back to the learned path) or --mapping learned") from None
+        warnings.warn(f"{exc}: the camera path comes from the pose network instead (--mapping auto)")
+        return None
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    registered = int(sfm.registered.sum())
+    path.record = {"method": "sfm", "keyframes": len(keyframes), "keyframe_step": step,
+                   "registered_keyframes": registered, "frames_bridged_by_pose_network": len(relatives) - registered,
+                   "models": sfm.models, "reprojection_error_px": round(sfm.reprojection_error_px, 4),
+                   "sfm_units_per_depth_unit": scale, "keyframes_with_plane_sweep_depth": swept,
+                   "seconds": {k: round(v, 2) for k, v in sfm.seconds.items()}}
+    path.depth_dir = depth_dir
+    if registered < len(keyframes):
+        warnings.warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
+                      "network bridges the others")
+    return path
+
+
+def _join_with_learned_motion(sfm, relatives: np.ndarray, keyframes: np.ndarray, scale: float) -> CameraPath:
+    """Every frame's pose in depth-network units: SfM keyframes, the rest bridged by learned motion; first = world."""
+    poses = np.full((len(relatives), 4, 4), np.nan)
+    registered = np.zeros(len(relatives), bool)
+    poses[keyframes] = scale_poses(sfm.poses, 1.0 / scale)
+    registered[keyframes] = sfm.registered
+    views = [np.zeros((0, 3), np.float32) for _ in relatives]
+    for j, k in enumerate(keyframes):
+        views[k] = sfm.views[j] * np.array([1.0, 1.0, 1.0 / scale], np.float32)
+    path = bridge_gaps(poses, registered, relatives)
+    return CameraPath(np.linalg.inv(path[0]) @ path, views, registered=registered)
+
+
+def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath, K: np.ndarray,
+                    image_size: tuple[int, int], size: tuple[int, int], depth_dir: Path, device,
+                    quiet: bool = False) -> int:
+    """Plane-sweep depth of each registered keyframe against its registered neighbours (one keyframe either
+    side), at `size`, over the depth range its SfM points span; written as `depth_dir/<frame>.npy` (float16,
+    0 = no depth). `K` is the camera at the keyframes' `image_size`. Returns how many keyframes got depth."""
+    from reefmap.geometry.backproject import scale_intrinsics
+    from reefmap.geometry.plane_sweep import sweep_depth
+
+    depth_dir.mkdir(parents=True, exist_ok=True)
+    K = scale_intrinsics(K, image_size, size)
+    usable = [j for j, k in enumerate(keyframes) if path.registered[k] and len(path.views[k]) >= MIN_SWEEP_POINTS]
+    done = 0
+    for j in tqdm(usable, unit="keyframe", desc="plane sweep", disable=quiet):
+        k = keyframes[j]
+        neighbours = [i for i in (j - 1, j + 1) if 0 <= i < len(keyframes) and path.registered[keyframes[i]]]
+        if not neighbours:
+            continue
+        z = path.views[k][:, 2]
+        near, far = 0.7 * float(np.percentile(z, 2)), 1.5 * float(np.percentile(z, 98))
+        images = [_read_keyframe(image_folder, i, size) for i in [j, *neighbours]]
+        depth, _ = sweep_depth(images[0], images[1:], K, path.poses[k], [path.poses[keyframes[i]] for i in neighbours],
+                               near, far, device=device)
+        np.save(depth_dir / f"{k:06d}.npy", depth.astype(np.float16))
+        done += 1
+    return done
+
+
+def _read_keyframe(folder: Path, number: int, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    image = cv2.cvtColor(cv2.imread(str(folder / f"{number:06d}.jpg")), cv2.COLOR_BGR2RGB)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _first_pass(source: FrameSource, estimator: DepthPoseEstimator, step: int, batch_size: int, image_folder: Path,
+                timer: StageTimer, quiet: bool) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Learned relative motion of every frame ((N, 4, 4), row 0 identity) while keyframes go to `image_folder`;
+    network depth of up to `CALIBRATION_FRAMES` keyframes spread along the video ({frame: (h, w) depth})."""
+    total = len(source)
+    calibrate_every = step * max(1, int(np.ceil(total / step / CALIBRATION_FRAMES)))
+    relatives: list[np.ndarray] = []
+    calibration: dict[int, np.ndarray] = {}
+    keyframes: list[np.ndarray] = []
+    written = 0
+    previous_featureless = False
+    estimator.previous_frame = None
+    frames = prefetch(source)
+    with tqdm(total=total, unit="frame", desc="camera path", disable=quiet) as bar:
+        while True:
+            with timer.stage("decode"):
+                batch = [f for _, f in zip(range(batch_size), frames)]
+            if not batch:
+                break
+            with timer.stage("pose", len(batch)):
+                tensor = estimator.prepare([f.image for f in batch])
+                motions = estimator.relative_poses(tensor)
+            for k, (frame, motion) in enumerate(zip(batch, motions)):
+                featureless = is_featureless(frame.image)
+                if motion is None or featureless or previous_featureless or not np.isfinite(motion).all():
+                    motion = np.eye(4)
+                previous_featureless = featureless
+                relatives.append(motion)
+                if frame.index % step == 0:
+                    keyframes.append(frame.image)
+                if frame.index % calibrate_every == 0:
+                    with timer.stage("depth", 1):
+                        calibration[frame.index] = estimator.depth(tensor[k:k + 1])[0]
+            with timer.stage("keyframes"):
+                written += write_images(keyframes, image_folder, first=written)
+            keyframes.clear()
+            bar.update(len(batch))
+    estimator.previous_frame = None
+    if not relatives:
+        return np.zeros((0, 4, 4)), calibration
+    return np.stack(relatives), calibration
