@@ -360,6 +360,23 @@ def weights_list():
         click.echo(f"{'*' if w.is_default else ' '} {card.get('task', '?'):<12} {model:<40} {w.path}  ({data})")
 
 
+@weights.command("import-deepreefmap")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--classes", required=True, type=click.Path(path_type=Path),
+              help="The class list the checkpoint was trained with (DeepReefMap's classes YAML, or a reefmap taxonomy).")
+@click.option("-o", "--out", type=click.Path(path_type=Path),
+              help="Where to write the converted weights [default: the user's weights folder].")
+@click.option("--input-size", default="640x384", show_default=True, callback=_parse_size,
+              help="WIDTHxHEIGHT the model sees (DeepReefMap used 1280x768: slower, finer).")
+def weights_import_deepreefmap(checkpoint, classes, out, input_size):
+    """Convert DeepReefMap's 2024 segmentation checkpoint (a plain state dict of an smp DeepLabV3+ on ResNeXt-50)
+    into reefmap's format; it is read as tensors only, never run as code."""
+    from reefmap.models.deepreefmap import import_deepreefmap
+
+    path = import_deepreefmap(checkpoint, classes, out, input_size)
+    click.echo(f"wrote {path} and its card; use it with: reefmap process VIDEO --seg-weights {path}")
+
+
 @weights.command("show")
 @click.argument("path", type=click.Path(path_type=Path))
 def weights_show(path):

@@ -80,6 +80,11 @@ def build_model(card: dict) -> nn.Module:
     from reefmap.models.depth import DepthPoseModel
     from reefmap.models.unet import build_unet
 
+    if card["task"] == "segmentation" and card.get("architecture") == "deeplabv3plus":
+        import segmentation_models_pytorch as smp
+
+        return smp.DeepLabV3Plus(encoder_name=card["encoder"], encoder_weights=None,
+                                 classes=len(card["taxonomy"]["classes"]))
     if card["task"] == "segmentation":
         return build_unet(card["encoder"], len(card["taxonomy"]["classes"]), tuple(card["decoder_channels"]))
     return DepthPoseModel(
@@ -160,7 +165,7 @@ def load_weights(path: str | Path, task: str, device: torch.device | str = "cpu"
 
 def _describe(card: dict) -> str:
     if card["task"] == "segmentation":
-        return f"unet on {card.get('encoder')}, {len(card.get('taxonomy', {}).get('classes', []))} classes"
+        return f"{card.get('architecture', 'unet')} on {card.get('encoder')}, {len(card.get('taxonomy', {}).get('classes', []))} classes"
     return f"depth {card.get('depth_encoder')}, pose {card.get('pose_encoder')}"
 
 
