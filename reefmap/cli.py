@@ -309,11 +309,14 @@ def _training_options(command):
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--label-map", type=click.Path(path_type=str),
-              help="JSON mapping annotation labels (e.g. CoralNet codes) to class names, for point-annotated DATA.")
+              help="JSON mapping annotation labels (CoralNet codes, or mask values of another label set) to class "
+                   "names or ids; required for point-annotated DATA.")
 @click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
 def train_segmentation_command(data, out, log_path, **options):
-    """Train the U-Net on DATA: `reefmap synth` folders (dense labels) and/or folders of images with
-    CoralNet point annotations (annotations.csv: Name,Row,Column,Label; loss on the points only)."""
+    """Train the U-Net on DATA: `reefmap synth` folders (dense labels), folders of images with label masks
+    (Coralscapes/Cityscapes layout leftImg8bit/ + gtFine/, or images/ + masks/; mask values are class ids unless
+    --label-map maps them), and/or folders of images with CoralNet point annotations (annotations.csv:
+    Name,Row,Column,Label; loss on the points only)."""
     from reefmap.train.segmentation import SegmentationTraining, train_segmentation
 
     train_segmentation(SegmentationTraining(data=list(data), out=out, **options), log=_training_log(log_path))

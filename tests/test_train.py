@@ -145,3 +145,43 @@ def test_keep_random_points():
     labels[0] = 0
     sparse = keep_random_points(labels, 7, np.random.default_rng(0))
     assert (sparse > 0).sum() == 7 and set(np.unique(sparse).tolist()) == {0, 5} and (sparse[0] == 0).all()
+
+
+def _cityscapes_folder(root, values=(5, 17)):
+    """A Coralscapes-like dataset: leftImg8bit/<split>/<site>/*_leftImg8bit.png with gtFine/..._gtFine.png."""
+    import cv2
+
+    for split, site, count in (("train", "site_a", 3), ("val", "site_b", 2)):
+        for k in range(count):
+            image_dir, label_dir = root / "leftImg8bit" / split / site, root / "gtFine" / split / site
+            image_dir.mkdir(parents=True, exist_ok=True)
+            label_dir.mkdir(parents=True, exist_ok=True)
+            mask = np.full((90, 160), values[0], np.uint8)
+            mask[:, 100:] = values[1]
+            mask[:10] = 0  # unlabelled
+            image = np.where(mask[..., None] == values[1], 200, 60).astype(np.uint8).repeat(3, axis=2)
+            cv2.imwrite(str(image_dir / f"{site}_{k:03d}_leftImg8bit.png"), image)
+            cv2.imwrite(str(label_dir / f"{site}_{k:03d}_gtFine.png"), mask)
+    (root / "leftImg8bit" / "train" / "site_a" / "orphan_leftImg8bit.png").write_bytes(b"")  # no mask: skipped
+    return root
+
+
+def test_coralscapes_layout_loads_as_it_is_and_trains(tmp_path):
+    from reefmap.taxonomy import default_taxonomy
+    from reefmap.train.data import is_mask_folder, load_mask_folder, mask_pairs
+
+    root = _cityscapes_folder(tmp_path / "coralscapes")
+    assert is_mask_folder(root)
+    assert len(mask_pairs(root)) == 5 and len(mask_pairs(root, "val")) == 2
+    data = load_mask_folder(root, (80, 45), default_taxonomy())
+    assert data.images.shape == (5, 45, 80, 3)
+    assert set(np.unique(data.labels)) == {0, 5, 17}
+    assert (data.labels[:, 10:, :40] == 5).all() and (data.labels[:, 10:, 60:] == 17).all()
+    remapped = load_mask_folder(root, (80, 45), default_taxonomy(), {"5": 18})  # sand masks as rubble; 17 dropped
+    assert set(np.unique(remapped.labels)) == {0, 18}
+    out = tmp_path / "seg.safetensors"
+    train_segmentation(SegmentationTraining(data=[str(root)], out=str(out), encoder=TINY_ENCODER,
+                                            decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),
+                                            iterations=2, eval_every=2, batch_size=2, threads=1), log=lambda _: None)
+    card = load_weights(out, "segmentation").card
+    assert "label masks" in card["training"]["kind"]

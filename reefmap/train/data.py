@@ -194,6 +194,66 @@ def load_point_annotations(folder: str | Path, label_map: dict[str, int], size: 
     return LabelledImages(folder.name, np.stack(images), np.stack(labels))
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def is_mask_folder(path: str | Path) -> bool:
+    """A folder of images with label masks: Cityscapes layout (leftImg8bit/, gtFine/, as Coralscapes ships) or
+    images/ beside masks/."""
+    path = Path(path)
+    return ((path / "leftImg8bit").is_dir() and (path / "gtFine").is_dir()) or \
+        ((path / "images").is_dir() and (path / "masks").is_dir())
+
+
+def mask_pairs(folder: str | Path, split: str | None = None) -> list[tuple[Path, Path]]:
+    """(image, mask) paths of a mask folder. Cityscapes layout: leftImg8bit/<split>/<group>/<name>_leftImg8bit.png
+    with gtFine/<split>/<group>/<name>_gtFine_labelIds.png (or _gtFine.png); `split` picks train/val/test (default
+    all). images/ + masks/: masks/<name>.png beside images/<name>.<png|jpg>. Images without a mask are skipped."""
+    folder = Path(folder)
+    pairs = []
+    if (folder / "leftImg8bit").is_dir():
+        root = folder / "leftImg8bit" / (split or "")
+        for image in sorted(p for p in root.rglob("*_leftImg8bit.*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            stem = image.name[:image.name.rindex("_leftImg8bit")]
+            labels = folder / "gtFine" / image.parent.relative_to(folder / "leftImg8bit")
+            mask = next((m for m in (labels / f"{stem}_gtFine_labelIds.png", labels / f"{stem}_gtFine.png")
+                         if m.exists()), None)
+            if mask is not None:
+                pairs.append((image, mask))
+    else:
+        for image in sorted(p for p in (folder / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            mask = folder / "masks" / f"{image.stem}.png"
+            if mask.exists():
+                pairs.append((image, mask))
+    return pairs
+
+
+def load_mask_folder(folder: str | Path, size: tuple[int, int], taxonomy, value_map: dict[str, int] | None = None,
+                     split: str | None = None) -> LabelledImages:
+    """Images and their label masks resized to (w, h) `size`. Mask values are class ids of `taxonomy` (so
+    Coralscapes masks load as they are), or are mapped by `value_map` ("mask value" -> class id); values that are
+    neither become 0 (not trained on)."""
+    lut = np.zeros(256, np.uint8)
+    if value_map is None:
+        lut[taxonomy.ids] = taxonomy.ids
+    else:
+        for value, class_id in value_map.items():
+            if not value.isdigit() or int(value) > 255:
+                raise UsageError(f"label map key '{value}' is not a mask value (0-255) for the masks in {folder}")
+            lut[int(value)] = class_id
+    images, labels = [], []
+    for image_path, mask_path in mask_pairs(folder, split):
+        bgr, mask = cv2.imread(str(image_path)), cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+        if bgr is None or mask is None or mask.ndim != 2:
+            raise UsageError(f"{image_path} or its mask {mask_path} cannot be read as an image and a one-channel "
+                             "class-id PNG")
+        images.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+        labels.append(lut[cv2.resize(np.clip(mask, 0, 255).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)])
+    if not images:
+        raise UsageError(f"{folder} has no image with a label mask (expected leftImg8bit/ + gtFine/ or images/ + masks/)")
+    return LabelledImages(Path(folder).name, np.stack(images), np.stack(labels))
+
+
 def keep_random_points(labels: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """A copy of a label map with only `count` random labelled pixels kept (the rest 0): simulated point annotation."""
     out = np.zeros_like(labels)

@@ -17,7 +17,7 @@ from reefmap.models.weights import save_weights, segmentation_card
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
-    is_point_folder, keep_random_points, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
+    is_mask_folder, is_point_folder, keep_random_points, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
     split_frames, underwater_jitter,
 )
 from reefmap.train.loop import TrainingRun, run_loop
@@ -69,7 +69,9 @@ def evaluate_segmentation(model, transects, frames, lut, num_classes, device, in
 
 def _describe_data(settings: SegmentationTraining) -> str:
     kinds = []
-    if any(not is_point_folder(d) for d in settings.data):
+    if any(is_mask_folder(d) for d in settings.data):
+        kinds.append("images with label masks (Cityscapes/Coralscapes layout or images/ + masks/)")
+    if any(not is_point_folder(d) and not is_mask_folder(d) for d in settings.data):
         kinds.append("synthetic transects (reefmap synth)" + (
             f", {settings.points_per_image} random labelled points per image" if settings.points_per_image else ", dense labels"))
     if any(is_point_folder(d) for d in settings.data):
@@ -97,6 +99,8 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
             if label_map is None:
                 raise UsageError(f"{folder} holds point annotations: pass --label-map to map their labels to classes")
             transects.append(load_point_annotations(folder, label_map, frame_size))
+        elif is_mask_folder(folder):
+            transects.append(load_mask_folder(folder, frame_size, taxonomy, label_map))
         else:
             transects.append(load_transect(folder, frame_size))
     train_frames, val_frames = split_frames(transects, settings.val_fraction, settings.seed)
