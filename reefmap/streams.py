@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from reefmap.config import ProcessConfig
+from reefmap.geometry.backproject import reproject_depth, scale_intrinsics
 from reefmap.geometry.camera_path import depth_scale, fit_depth_scale
-from reefmap.geometry.transforms import TrajectoryBuilder
+from reefmap.geometry.transforms import TrajectoryBuilder, invert_pose
 from reefmap.oracle import TruthReader
 from reefmap.perception import (
     DepthPoseEstimator, Perception, Segmenter, TemporalSmoother, is_featureless, perceive,
@@ -53,6 +54,7 @@ class NetworkStream:
         self.depth_scale = 1.0  # of the latest keyframe, for the frames after it
         self.network_depth_trusted = True  # whether the latest keyframe's network depth agreed with SfM
         self.disagreements: list[float] = []  # median relative disagreement of each keyframe's network depth
+        self.keyframe_depth: tuple[int, np.ndarray] | None = None  # the latest keyframe's sweep depth
 
     def use_camera_path(self, camera_path) -> None:
         """Take poses from this `reefmap.trajectory.CameraPath` instead of the pose network."""
@@ -95,18 +97,27 @@ class NetworkStream:
         return item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), depth, pose
 
     def _aligned_depth(self, item: Perception) -> np.ndarray:
-        """Depth in the camera path's units: a keyframe's plane-sweep depth, its holes filled with network depth
-        scaled onto it; other frames' network depth scaled like the latest keyframe's (onto its SfM points when it
-        had no sweep). Where the network disagrees with a keyframe's SfM depth, the network's depth is not used
-        until the next keyframe: the keyframe keeps its sweep depth alone, the frames after it are not mapped."""
-        swept = self.camera_path.swept_depth(item.frame.index)
-        view = self.camera_path.views[item.frame.index]
+        """Depth in the camera path's units. A keyframe: its plane-sweep depth, holes filled with network depth
+        scaled onto it. Another frame: the latest keyframe's sweep depth moved into this camera, holes filled with
+        network depth scaled like that keyframe's (onto its SfM points when it had no sweep). Where the network
+        disagrees with a keyframe's SfM depth, the network's depth fills nothing until the next keyframe."""
+        index = item.frame.index
+        swept = self.camera_path.swept_depth(index)
+        view = self.camera_path.views[index]
         network = item.depth
         if swept is not None:
+            self.keyframe_depth = (index, swept)
             network = cv2.resize(network, swept.shape[::-1], interpolation=cv2.INTER_NEAREST)
             self._take_fit(fit_depth_scale(network, swept))
         elif len(view):
             self._take_fit(depth_scale(network, view, self.source.size))
+        elif self.keyframe_depth is not None:
+            keyframe, keyframe_depth = self.keyframe_depth
+            h, w = keyframe_depth.shape
+            K = scale_intrinsics(self.source.camera.K, self.source.size, (w, h))
+            poses = self.camera_path.poses
+            swept = reproject_depth(keyframe_depth, K, invert_pose(poses[index]) @ poses[keyframe])
+            network = cv2.resize(network, (w, h), interpolation=cv2.INTER_NEAREST)
         scaled = network * np.float32(self.depth_scale)
         if not self.network_depth_trusted:
             self.health["frames_with_depth_disagreeing_with_sfm"] += 1
@@ -130,6 +141,7 @@ class NetworkStream:
             "window_size": np.array(len(self.smoother.window)), "depth_scale": np.array(self.depth_scale),
             "network_depth_trusted": np.array(self.network_depth_trusted),
             "disagreements": np.array(self.disagreements, np.float64),
+            "keyframe": np.array(-1 if self.keyframe_depth is None else self.keyframe_depth[0]),
         }
         if previous is not None:
             state["estimator_previous"] = previous
@@ -148,6 +160,8 @@ class NetworkStream:
         self.depth_scale = float(state["depth_scale"])
         self.network_depth_trusted = bool(state["network_depth_trusted"])
         self.disagreements = [float(v) for v in state["disagreements"]]
+        keyframe = int(state["keyframe"])
+        self.keyframe_depth = None if keyframe < 0 else (keyframe, self.camera_path.swept_depth(keyframe))
         self.health = dict(zip(HEALTH_KEYS, (int(v) for v in state["health"])))
         self.smoother.started = bool(state["smoother_started"])
         self.estimator.previous_frame = state.get("estimator_previous")

@@ -60,3 +60,17 @@ def test_pose_vector_roundtrip():
     for vec in ([0.1, -0.2, 0.3, 1.0, 2.0, -3.0], [0.0, 0.0, 0.0, 0.5, 0.0, 0.0], [1e-12, 0.0, 0.0, 0.0, 0.0, 0.1]):
         vec = np.array(vec)
         np.testing.assert_allclose(matrix_to_pose_vector(pose_vector_to_matrix(vec)), vec, atol=1e-9)
+
+
+def test_reproject_depth_moves_a_plane_and_keeps_the_nearest_surface():
+    from reefmap.geometry.backproject import reproject_depth
+
+    depth = np.full((41, 101), 2.0, dtype=np.float32)
+    np.testing.assert_allclose(reproject_depth(depth, K, np.eye(4)), depth)
+    closer = np.eye(4)
+    closer[2, 3] = -0.5  # the target camera is 0.5 m nearer the plane
+    moved = reproject_depth(depth, K, closer)
+    assert np.allclose(moved[moved > 0], 1.5) and (moved > 0).mean() > 0.5  # the plane spreads: holes between
+    depth[20, 50] = 1.0  # a nearer point lands on the plane's pixel and wins it
+    assert reproject_depth(depth, K, np.eye(4))[20, 50] == 1.0
+    assert not reproject_depth(depth, K, pose_vector_to_matrix(np.array([0, 0, 0, 0, 0, -5.0]))).any()  # behind

@@ -30,3 +30,20 @@ def project(points: np.ndarray, K: np.ndarray) -> np.ndarray:
     """(N, 3) camera-frame points -> (N, 2) pixel coordinates (u, v)."""
     z = points[:, 2:3]
     return (points[:, :2] / z) * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
+
+
+def reproject_depth(depth: np.ndarray, K: np.ndarray, source_to_target: np.ndarray) -> np.ndarray:
+    """(H, W) depth of a source camera as a target camera with the same `K` and size sees it: every pixel with
+    depth (> 0) is moved by the (4, 4) source-camera -> target-camera transform and lands on its nearest target
+    pixel, the nearest surface winning; 0 where nothing lands."""
+    h, w = depth.shape
+    points = backproject(depth, K)[depth > 0].astype(np.float64)
+    moved = points @ source_to_target[:3, :3].T + source_to_target[:3, 3]
+    moved = moved[moved[:, 2] > 1e-6]
+    uv = np.rint(project(moved, K)).astype(np.int64)
+    inside = (uv[:, 0] >= 0) & (uv[:, 0] < w) & (uv[:, 1] >= 0) & (uv[:, 1] < h)
+    flat = uv[inside, 1] * w + uv[inside, 0]
+    out = np.full(h * w, np.inf)
+    np.minimum.at(out, flat, moved[inside, 2])
+    out[~np.isfinite(out)] = 0.0
+    return out.reshape(h, w).astype(np.float32)
