@@ -60,7 +60,7 @@ def calibrate(videos: Sequence[str | Path], name: str, fps: float = 2.0, start_s
             raise UsageError(f"only {count} frames between the start and end; calibration needs at least {MIN_FRAMES}: "
                              "give a longer clip or a higher --fps")
         settings = SfmSettings(camera_model=MODELS[model], refine_intrinsics=True, max_features=8192, overlap=10,
-                               threads=os.cpu_count() or 1)
+                               threads=os.cpu_count() or 1, init_gap=max(2, min(10, round(1.6 * fps))))
         result = reconstruct(images, count, None, Path(work), settings)
     registered = int(result.registered.sum())
     if registered < MIN_REGISTERED * count:

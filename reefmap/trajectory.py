@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from reefmap.errors import UsageError
-from reefmap.geometry.camera_path import bridge_gaps, scale_poses, units_per_metre
+from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
 from reefmap.perception import DepthPoseEstimator, is_featureless
 from reefmap.timing import StageTimer
@@ -56,6 +56,15 @@ class CameraPath:
                    depth_dir=Path(depth_dir) if depth_dir else None)
 
 
+INIT_BASELINE_S = 1.6  # seconds of swimming between the two keyframes a model starts from
+
+
+def init_gap(keyframes_per_s: float) -> int:
+    """How many keyframes apart the pair a model starts from lies: about `INIT_BASELINE_S` of swimming (a wide
+    enough baseline on a flat seabed, within the sequential matching's reach)."""
+    return int(min(SfmSettings.overlap, max(2, round(INIT_BASELINE_S * keyframes_per_s))))
+
+
 def keyframe_step(fps: float, sfm_fps: float) -> int:
     """Every how many sampled frames one goes to SfM."""
     if not sfm_fps > 0:
@@ -80,7 +89,12 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
         with timer.stage("sfm", len(keyframes)):
             K = source.camera.K
             sfm = reconstruct(work_dir / "images", len(keyframes), [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5],
-                              work_dir, SfmSettings(threads=threads))
+                              work_dir, SfmSettings(threads=threads, init_gap=init_gap(source.fps / step)))
+        disagreeing = motion_disagreement(sfm.poses[:, :3, 3], sfm.registered, _learned_steps(relatives, keyframes))
+        sfm.registered &= ~disagreeing
+        if disagreeing.any():
+            warnings.warn(f"{disagreeing.sum()} SfM keyframes moved far unlike the pose network's motion and were "
+                          "left to it")
         if sfm.registered.mean() < MIN_REGISTERED:
             raise SfmError(f"structure from motion registered only {sfm.registered.sum()} of {len(keyframes)} "
                            "keyframes")
@@ -102,6 +116,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
     registered = int(sfm.registered.sum())
     path.record = {"method": "sfm", "keyframes": len(keyframes), "keyframe_step": step,
                    "registered_keyframes": registered, "frames_bridged_by_pose_network": len(relatives) - registered,
+                   "keyframes_dropped_for_disagreeing_motion": int(disagreeing.sum()),
                    "models": sfm.models, "reprojection_error_px": round(sfm.reprojection_error_px, 4),
                    "sfm_units_per_depth_unit": scale, "keyframes_with_plane_sweep_depth": swept,
                    "seconds": {k: round(v, 2) for k, v in sfm.seconds.items()}}
@@ -110,6 +125,17 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
         warnings.warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
                       "network bridges the others")
     return path
+
+
+def _learned_steps(relatives: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
+    """(K-1,) distance the pose network moved between consecutive keyframes."""
+    steps = []
+    for a, b in zip(keyframes[:-1], keyframes[1:]):
+        motion = np.eye(4)
+        for relative in relatives[a + 1:b + 1]:
+            motion = motion @ relative
+        steps.append(float(np.linalg.norm(motion[:3, 3])))
+    return np.array(steps)
 
 
 def _join_with_learned_motion(sfm, relatives: np.ndarray, keyframes: np.ndarray, scale: float) -> CameraPath:
@@ -129,10 +155,11 @@ def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath,
                     image_size: tuple[int, int], size: tuple[int, int], depth_dir: Path, device,
                     quiet: bool = False) -> int:
     """Plane-sweep depth of each registered keyframe against its registered neighbours (one keyframe either
-    side), at `size`, over the depth range its SfM points span; written as `depth_dir/<frame>.npy` (float16,
-    0 = no depth). `K` is the camera at the keyframes' `image_size`. Returns how many keyframes got depth."""
+    side), at `size`, over the depth range its SfM points span, then kept only where a neighbour's sweep confirms
+    it (`consistent_depth`); written as `depth_dir/<frame>.npy` (float16, 0 = no depth). `K` is the camera at the
+    keyframes' `image_size`. Returns how many keyframes got depth."""
     from reefmap.geometry.backproject import scale_intrinsics
-    from reefmap.geometry.plane_sweep import sweep_depth
+    from reefmap.geometry.plane_sweep import consistent_depth, sweep_depth
 
     depth_dir.mkdir(parents=True, exist_ok=True)
     K = scale_intrinsics(K, image_size, size)
@@ -148,9 +175,16 @@ def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath,
         images = [_read_keyframe(image_folder, i, size) for i in [j, *neighbours]]
         depth, _ = sweep_depth(images[0], images[1:], K, path.poses[k], [path.poses[keyframes[i]] for i in neighbours],
                                near, far, device=device)
-        np.save(depth_dir / f"{k:06d}.npy", depth.astype(np.float16))
-        done += 1
-    return done
+        np.save(depth_dir / f"{k:06d}.raw.npy", depth.astype(np.float16))
+    swept = [keyframes[j] for j in usable if (depth_dir / f"{keyframes[j]:06d}.raw.npy").exists()]
+    for n, k in enumerate(swept):
+        raw = [np.load(depth_dir / f"{i:06d}.raw.npy").astype(np.float32) for i in swept[max(0, n - 1):n + 2]]
+        own = raw.pop(min(n, 1))
+        others = [(d, path.poses[i]) for d, i in zip(raw, [i for i in swept[max(0, n - 1):n + 2] if i != k])]
+        np.save(depth_dir / f"{k:06d}.npy", consistent_depth(own, K, path.poses[k], others).astype(np.float16))
+    for k in swept:
+        (depth_dir / f"{k:06d}.raw.npy").unlink()
+    return len(swept)
 
 
 def _read_keyframe(folder: Path, number: int, size: tuple[int, int]) -> np.ndarray:

@@ -109,3 +109,18 @@ def test_chunk_ranges_cover_the_sequence_with_overlaps():
     ranges = chunk_ranges(200, 60, 12)
     assert ranges[0][0] == 0 and ranges[-1][1] == 200
     assert all(b[0] == a[1] - 12 for a, b in zip(ranges, ranges[1:]))
+
+
+def test_a_stretch_whose_sfm_scale_ran_away_is_flagged():
+    from reefmap.geometry.camera_path import motion_disagreement
+
+    centres = np.cumsum(np.r_[[[0.0, 0.0, 0.0]], np.tile([[0.03, 0.0, 0.0]], (39, 1))], axis=0) * 7.0  # SfM units
+    learned = np.full(39, 0.033)  # the network: 10 % long, but steady
+    registered = np.ones(40, bool)
+    assert not motion_disagreement(centres, registered, learned).any()
+    wild = centres.copy()
+    wild[10:] += np.cumsum(np.r_[np.zeros((1, 3)), np.tile([[0.5, 0.0, 0.0]], (9, 1)), np.zeros((20, 3))], axis=0)
+    flagged = motion_disagreement(wild, registered, learned)
+    assert flagged[11:19].all() and not flagged[:8].any() and not flagged[22:].any()
+    registered[5] = False  # unregistered keyframes are neither used nor flagged
+    assert not motion_disagreement(centres, registered, learned)[5]

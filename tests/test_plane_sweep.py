@@ -43,3 +43,18 @@ def test_sweep_gives_no_depth_where_views_cannot_agree(three_views):
     depth, _ = sweep_depth(frames[10].image, sources, K, poses[10], [wrong, poses[11]], near=0.5, far=6.0)
     good, _ = sweep_depth(frames[10].image, sources, K, poses[10], good_poses, near=0.5, far=6.0)
     assert (depth > 0).mean() < 0.5 * (good > 0).mean()  # one source 30 cm off: the two disagree on the depth
+
+
+def test_depth_no_neighbour_confirms_is_dropped():
+    from reefmap.geometry.plane_sweep import consistent_depth
+
+    K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 30.0], [0.0, 0.0, 1.0]])
+    plane = np.full((61, 101), 2.0, np.float32)
+    beside = np.eye(4)
+    beside[0, 3] = 0.1  # 10 cm to the right, looking the same way: sees the same plane at 2 m
+    own = plane.copy()
+    own[30, 20] = 2.5  # an outlier no other view has
+    kept = consistent_depth(own, K, np.eye(4), [(plane, beside)])
+    assert kept[30, 20] == 0 and kept[30, 60] == 2.0
+    assert (kept[:, 10:95] > 0).mean() > 0.99  # all that the neighbour also sees (its view is 5 px to the right)
+    assert not consistent_depth(own, K, np.eye(4), []).any()

@@ -75,6 +75,32 @@ def apply_similarity(poses: np.ndarray, scale: float, rotation: np.ndarray, shif
     return out
 
 
+def motion_disagreement(centres: np.ndarray, registered: np.ndarray, learned_steps: np.ndarray,
+                        window: int = 7, limit: float = 3.0) -> np.ndarray:
+    """Keyframes whose SfM motion disagrees with the learned motion: (K,) bool.
+
+    `centres` (K, 3) SfM camera centres of consecutive keyframes, `learned_steps` (K-1,) the learned distance
+    between them. The ratio of SfM to learned step, smoothed by a running median over `window` steps, is compared
+    with its median over the whole path; where it is more than `limit` times larger or smaller, both keyframes of
+    the step are flagged (a model whose scale ran away, or a wrong join). The pose network's scale is only
+    roughly right, so only gross disagreement counts."""
+    flagged = np.zeros(len(centres), bool)
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    usable = registered[:-1] & registered[1:] & (learned_steps > 1e-6)
+    if usable.sum() < window:
+        return flagged
+    ratio = np.full(len(steps), np.nan)
+    ratio[usable] = steps[usable] / learned_steps[usable]
+    half = window // 2
+    local = np.array([np.nanmedian(ratio[max(0, k - half):k + half + 1]) if usable[k] else np.nan
+                      for k in range(len(ratio))])
+    typical = np.nanmedian(ratio)
+    bad = usable & ((local > limit * typical) | (local < typical / limit))
+    flagged[:-1] |= bad
+    flagged[1:] |= bad
+    return flagged
+
+
 def sample_depth(depth: np.ndarray, view: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
     """Depth (h, w) at the pixels of `view` (M, 3: u, v at `image_size` (W, H), z), nearest neighbour; (M,)."""
     h, w = depth.shape

@@ -10,6 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reefmap.geometry.backproject import reproject_depth
+from reefmap.geometry.transforms import invert_pose
+
 
 @dataclass
 class SweepSettings:
@@ -107,3 +110,15 @@ def _refined_depth(scores: torch.Tensor, best: torch.Tensor, inverse: torch.Tens
     offset = torch.where(curvature < -1e-6, 0.5 * (s0 - s2) / curvature, torch.zeros_like(s1)).clamp(-0.5, 0.5)
     step = inverse[1] - inverse[0]
     return 1.0 / (inverse[best] + offset * step)
+
+
+def consistent_depth(depth: np.ndarray, K: np.ndarray, pose: np.ndarray, neighbours: list[tuple[np.ndarray, np.ndarray]],
+                     tolerance: float = 0.03) -> np.ndarray:
+    """`depth` (H, W) of a camera at camera-to-world `pose` kept only where a neighbouring view's depth, moved into
+    this camera, agrees within `tolerance` (relative); `neighbours` are (depth, pose) pairs with the same `K` and
+    size. Depth that no other view confirms is dropped (0), the geometric check of multi-view stereo fusion."""
+    agreed = np.zeros(depth.shape, bool)
+    for other, other_pose in neighbours:
+        seen = reproject_depth(other, K, invert_pose(pose) @ other_pose)
+        agreed |= (seen > 0) & (np.abs(seen - depth) <= tolerance * depth)
+    return np.where(agreed & (depth > 0), depth, 0.0).astype(np.float32)

@@ -27,6 +27,7 @@ class SfmSettings:
     mapper: str = "incremental"
     threads: int = -1
     seed: int = 0
+    init_gap: int = 8  # a chunk's model starts from its first keyframe and the one this many later (<= overlap)
     chunk_size: int = 60  # keyframes mapped together; neighbouring chunks share `chunk_overlap`
     chunk_overlap: int = 12
     camera_model: str = "PINHOLE"  # a COLMAP camera model name
@@ -108,7 +109,12 @@ def reconstruct(image_folder: Path, count: int, camera_params: list[float] | Non
         started = time.perf_counter()
         chunks = []
         for k, (first, last) in enumerate(chunk_ranges(count, settings.chunk_size, settings.chunk_overlap)):
-            models = _map(database, image_folder, work_dir / f"models{k}", names[first:last], settings)
+            # from a fixed pair at the chunk's start: left to choose, the mapper sometimes starts from a pair
+            # whose flat seabed admits a wrong solution, and the chunk's scale then runs away along it
+            pair = _image_id(database, names[first]), _image_id(database, names[min(last, first + settings.init_gap + 1) - 1])
+            models = _map(database, image_folder, work_dir / f"models{k}", names[first:last], settings, *pair)
+            if sum(m.num_reg_images() for m in models.values()) < (last - first) / 2:
+                models = _map(database, image_folder, work_dir / f"models{k}b", names[first:last], settings)
             if models:
                 chunks.append(_result(max(models.values(), key=lambda m: m.num_reg_images()), count, len(models)))
         seconds["mapping"] = time.perf_counter() - started
@@ -153,8 +159,19 @@ def join_chunks(chunks: list[SfmResult]) -> SfmResult:
     return SfmResult(poses, registered, views, float(np.mean(errors)), models, joined.camera_params)
 
 
-def _map(database: Path, image_folder: Path, output: Path, names: list[str], settings: SfmSettings) -> dict:
-    """COLMAP models of the images `names` (incremental or global mapper)."""
+def _image_id(database: Path, name: str) -> int:
+    """The id COLMAP's database gave image `name`."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        row = connection.execute("SELECT image_id FROM images WHERE name = ?", (name,)).fetchone()
+    return int(row[0])
+
+
+def _map(database: Path, image_folder: Path, output: Path, names: list[str], settings: SfmSettings,
+         first_id: int = -1, second_id: int = -1) -> dict:
+    """COLMAP models of the images `names` (incremental or global mapper), the incremental one started from the
+    image pair (`first_id`, `second_id`)."""
     import pycolmap
 
     if settings.mapper == "global":
@@ -168,12 +185,11 @@ def _map(database: Path, image_folder: Path, output: Path, names: list[str], set
     options.mapper.abs_pose_refine_focal_length = options.mapper.abs_pose_refine_extra_params = refine
     options.extract_colors = False
     options.image_names = names
-    # a transect is a strip seen a few frames at a time: global adjustment as the model doubles, short
-    # adjustments and fewer initial-pair trials cost half the time for the same poses (tools/bench_mapping.py)
-    options.ba_global_frames_ratio = options.ba_global_points_ratio = 2.0
-    options.ba_local_max_num_iterations = options.ba_global_max_num_iterations = 10
-    options.init_num_trials = 30
-    options.mapper.ba_local_num_images = 4
+    options.init_image_id1, options.init_image_id2 = first_id, second_id
+    options.mapper.init_min_tri_angle = 8.0  # the pair is fixed, so accept its (smaller) angle
+    # a transect is a strip seen a few frames at a time: global adjustment each time the model grew by half
+    # instead of a tenth saves time; shorter adjustments were faster still but let a chunk's scale drift
+    options.ba_global_frames_ratio = options.ba_global_points_ratio = 1.5
     options.num_threads = settings.threads
     options.random_seed = options.mapper.random_seed = options.triangulation.random_seed = settings.seed
     return pycolmap.incremental_mapping(database, image_folder, output, options=options)
