@@ -24,7 +24,6 @@ class SfmSettings:
 
     max_features: int = 2048
     overlap: int = 8
-    mapper: str = "incremental"
     threads: int = -1
     seed: int = 0
     init_gap: int = 8  # a chunk's model starts from its first keyframe and the one this many later (<= overlap)
@@ -170,14 +169,10 @@ def _image_id(database: Path, name: str) -> int:
 
 def _map(database: Path, image_folder: Path, output: Path, names: list[str], settings: SfmSettings,
          first_id: int = -1, second_id: int = -1) -> dict:
-    """COLMAP models of the images `names` (incremental or global mapper), the incremental one started from the
-    image pair (`first_id`, `second_id`)."""
+    """COLMAP's incremental models of the images `names`, started from the image pair (`first_id`, `second_id`)
+    (-1: the mapper's choice)."""
     import pycolmap
 
-    if settings.mapper == "global":
-        options = _global_options(settings)
-        options.image_names = names
-        return pycolmap.global_mapping(database, image_folder, output, options=options)
     options = pycolmap.IncrementalPipelineOptions()
     refine = settings.refine_intrinsics
     options.ba_refine_focal_length = options.ba_refine_extra_params = refine
@@ -193,20 +188,6 @@ def _map(database: Path, image_folder: Path, output: Path, names: list[str], set
     options.num_threads = settings.threads
     options.random_seed = options.mapper.random_seed = options.triangulation.random_seed = settings.seed
     return pycolmap.incremental_mapping(database, image_folder, output, options=options)
-
-
-def _global_options(settings: SfmSettings):
-    """GLOMAP-style global mapping on the CPU with the camera held fixed."""
-    import pycolmap
-
-    options = pycolmap.GlobalPipelineOptions()
-    adjustment = options.mapper.bundle_adjustment
-    adjustment.refine_focal_length = adjustment.refine_extra_params = settings.refine_intrinsics
-    adjustment.refine_principal_point = False
-    adjustment.ceres.use_gpu = options.mapper.global_positioning.use_gpu = False
-    options.num_threads = options.mapper.num_threads = settings.threads
-    options.random_seed = options.mapper.random_seed = settings.seed
-    return options
 
 
 def _result(model, count: int, models: int) -> SfmResult:

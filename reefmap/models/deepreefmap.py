@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 
 from reefmap.errors import WeightsError
-from reefmap.models.weights import build_model, save_weights, sha256_file, user_weights_dir
+from reefmap.models.weights import (
+    build_model, load_state, save_weights, sha256_file, state_mismatch, user_weights_dir,
+)
 from reefmap.taxonomy import BenthicClass, Taxonomy, load_taxonomy
 
 ENCODER = "resnext50_32x4d"
@@ -79,14 +81,9 @@ def import_deepreefmap(checkpoint: str | Path, classes: str | Path, out: str | P
         "metrics": {},
     }
     model = build_model(card)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        example = (missing or unexpected or wrong)[0]
-        raise WeightsError(f"{checkpoint} does not match an smp DeepLabV3+ on {ENCODER}: {len(missing)} tensors "
-                           f"missing, {len(unexpected)} unexpected, {len(wrong)} of the wrong shape (e.g. {example})")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    mismatch = state_mismatch(model, state)
+    if mismatch:
+        raise WeightsError(f"{checkpoint} does not match an smp DeepLabV3+ on {ENCODER}: {mismatch}")
+    load_state(model, state)
     target = Path(out) if out else user_weights_dir() / DEFAULT_NAME
     return save_weights(model, card, target)

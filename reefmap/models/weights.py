@@ -148,19 +148,31 @@ def load_weights(path: str | Path, task: str, device: torch.device | str = "cpu"
         model = build_model(card)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise WeightsError(f"card {card_path(path)} does not describe a buildable network ({exc!r})") from None
+    mismatch = state_mismatch(model, state)
+    if mismatch:
+        raise WeightsError(f"{path} does not match the architecture in its card ({_describe(card)}): {mismatch}; use "
+                           "the card that came with it")
+    load_state(model, state)
+    model.eval().to(device)
+    return LoadedWeights(model=model, card=card, path=path, sha256=digest)
+
+
+def state_mismatch(model: nn.Module, state: dict) -> str | None:
+    """How the tensors `state` fail to fit `model` ("N tensors missing, ... (e.g. name)"), or None when they fit."""
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong_shape = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
-    if missing or unexpected or wrong_shape:
-        example = (missing or unexpected or wrong_shape)[0]
-        raise WeightsError(
-            f"{path} does not match the architecture in its card ({_describe(card)}): {len(missing)} tensors missing, "
-            f"{len(unexpected)} unexpected, {len(wrong_shape)} of the wrong shape (e.g. {example}); use the card that came with it"
-        )
+    if not (missing or unexpected or wrong_shape):
+        return None
+    return (f"{len(missing)} tensors missing, {len(unexpected)} unexpected, {len(wrong_shape)} of the wrong shape "
+            f"(e.g. {(missing or unexpected or wrong_shape)[0]})")
+
+
+def load_state(model: nn.Module, state: dict) -> None:
+    """Load fitting tensors into `model`, each cast to the dtype the model holds it in."""
+    expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    model.eval().to(device)
-    return LoadedWeights(model=model, card=card, path=path, sha256=digest)
 
 
 def _describe(card: dict) -> str:
