@@ -116,9 +116,7 @@ def depth_scale(depth: np.ndarray, view: np.ndarray, image_size: tuple[int, int]
     usable = np.isfinite(sampled) & (sampled > 0) & (view[:, 2] > 0)
     if usable.sum() < MIN_POINTS:
         return None
-    z, d = view[usable, 2].astype(np.float64), sampled[usable].astype(np.float64)
-    scale = float(np.median(z / d))
-    return scale, float(np.median(np.abs(scale * d - z) / z))
+    return _median_scale(view[usable, 2], sampled[usable])
 
 
 def fit_depth_scale(depth: np.ndarray, reference: np.ndarray) -> tuple[float, float] | None:
@@ -126,7 +124,12 @@ def fit_depth_scale(depth: np.ndarray, reference: np.ndarray) -> tuple[float, fl
     usable = (reference > 0) & np.isfinite(depth) & (depth > 0)
     if usable.sum() < MIN_POINTS:
         return None
-    z, d = reference[usable].astype(np.float64), depth[usable].astype(np.float64)
+    return _median_scale(reference[usable], depth[usable])
+
+
+def _median_scale(reference: np.ndarray, depth: np.ndarray) -> tuple[float, float]:
+    """(median of reference / depth, median relative disagreement left after scaling `depth` by it)."""
+    z, d = reference.astype(np.float64), depth.astype(np.float64)
     scale = float(np.median(z / d))
     return scale, float(np.median(np.abs(scale * d - z) / z))
 
