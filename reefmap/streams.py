@@ -97,10 +97,11 @@ class NetworkStream:
         return item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), depth, pose
 
     def _aligned_depth(self, item: Perception) -> np.ndarray:
-        """Depth in the camera path's units. A keyframe: its plane-sweep depth, holes filled with network depth
-        scaled onto it. Another frame: the latest keyframe's sweep depth moved into this camera, holes filled with
-        network depth scaled like that keyframe's (onto its SfM points when it had no sweep). Where the network
-        disagrees with a keyframe's SfM depth, the network's depth fills nothing until the next keyframe."""
+        """Depth in the camera path's units. A keyframe: its plane-sweep depth. Another frame: the latest keyframe's
+        sweep depth moved into this camera. Network depth, scaled onto the latest keyframe's sweep (onto its SfM
+        points when it had no sweep), only for frames with no sweep depth at all, and not while the network
+        disagrees with the latest keyframe's SfM depth. Holes in the sweep stay holes: filled with network depth
+        they made the fused map several times less accurate (the fusion covers them from other frames)."""
         index = item.frame.index
         swept = self.camera_path.swept_depth(index)
         view = self.camera_path.views[index]
@@ -117,12 +118,12 @@ class NetworkStream:
             K = scale_intrinsics(self.source.camera.K, self.source.size, (w, h))
             poses = self.camera_path.poses
             swept = reproject_depth(keyframe_depth, K, invert_pose(poses[index]) @ poses[keyframe])
-            network = cv2.resize(network, (w, h), interpolation=cv2.INTER_NEAREST)
-        scaled = network * np.float32(self.depth_scale)
+        if swept is not None:
+            return swept
         if not self.network_depth_trusted:
             self.health["frames_with_depth_disagreeing_with_sfm"] += 1
-            scaled = np.zeros_like(scaled)
-        return scaled if swept is None else np.where(swept > 0, swept, scaled)
+            return np.zeros_like(network)
+        return network * np.float32(self.depth_scale)
 
     def _take_fit(self, fit: tuple[float, float] | None) -> None:
         """Adopt a keyframe's (scale, disagreement) of network depth against its SfM depth."""

@@ -27,7 +27,8 @@ def test_oracle_run_reproduces_true_cover_and_geometry(synthetic_transect, oracl
     assert report["depth"]["abs_rel"] < 0.005 and report["depth"]["delta_1.25"] > 0.99
     assert report["cover"]["max_abs_error_pts"] < 1.0
     assert report["trajectory"]["ate_rmse_m"] < 1e-6 and report["trajectory"]["scale_error_percent"] < 1e-6
-    assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.9
+    # the surface needs two frames: what one frame alone saw (edges of this 5 fps strip) stays out
+    assert report["cloud"]["accuracy_median_m"] < 0.01 and report["cloud"]["completeness"] > 0.85
     assert report["labels_3d"]["accuracy"] > 0.95
     assert abs(report["rugosity"]["error_percent"]) < 5.0
     assert report["surface_cover"]["max_abs_error_pts"] < 2.0

@@ -21,15 +21,34 @@ def test_votes_across_frames_pick_majority_with_confidence():
                    np.array([[10, 20, 30], [30, 40, 50], [200, 0, 0]], dtype=np.uint8))
     # frame 2: voxel A seen as rubble (0.7)
     vmap.add_frame(np.array([[0.4, 0.4, 0.4]]), np.array([1]), np.array([0.7]), np.array([[50, 60, 70]], dtype=np.uint8))
-    cloud = vmap.cloud(IDS)
+    # the fused surface: two points in voxel A (one point at their mean), one in voxel B
+    cloud = vmap.cloud(IDS, np.array([[0.5, 0.5, 0.25], [0.5, 0.5, 0.75], [5.5, 0.5, 0.5]]))
     assert len(cloud) == 2
     order = np.argsort(cloud.points[:, 0])
     labels, conf, views = cloud.labels[order], cloud.confidence[order], cloud.n_views[order]
     assert labels.tolist() == [18, 22]  # rubble wins A with 1.3 against sand 0.9
     np.testing.assert_allclose(conf, [1.3 / 2.2, 1.0], rtol=1e-6)
     assert views.tolist() == [2, 1]
-    np.testing.assert_allclose(cloud.points[order][0], [0.8 / 3, 0.8 / 3, 0.8 / 3], rtol=1e-6)
+    np.testing.assert_allclose(cloud.points[order][0], [0.5, 0.5, 0.5], rtol=1e-6)
     assert cloud.colours[order][0].tolist() == [30, 40, 50]
+
+
+def test_surface_points_take_the_nearest_voxel_with_votes():
+    vmap = VoxelMap(voxel_size=1.0, num_classes=3)
+    # votes in voxels (0, 0, 0): sand, (1, 0, 0): rubble, (0, 1, 1): branching
+    vmap.add_frame(np.array([[0.5, 0.5, 0.5], [1.5, 0.5, 0.5], [0.5, 1.5, 1.5]]), np.array([0, 1, 2]),
+                   np.ones(3), np.zeros((3, 3), np.uint8))
+    surface = np.array([
+        [0.5, 0.5, 0.9],   # its own voxel (0, 0, 0): sand
+        [0.5, 0.5, 1.2],   # (0, 0, 1): face neighbour (0, 0, 0) sand before edge neighbour (0, 1, 1) branching
+        [1.5, -0.5, 0.5],  # (1, -1, 0): face neighbour (1, 0, 0) rubble
+        [-0.5, 2.5, 2.5],  # (-1, 2, 2): corner neighbour (0, 1, 1) branching
+        [5.0, 5.0, 5.0],   # nothing around it: left out
+    ])
+    cloud = vmap.cloud(IDS, surface)
+    order = [int(np.argmin(np.abs(cloud.points - p).sum(1))) for p in surface[:4]]
+    np.testing.assert_allclose(cloud.points[order], surface[:4], atol=1e-6)
+    assert len(cloud) == 4 and cloud.labels[order].tolist() == [5, 5, 18, 22]
 
 
 def test_streaming_merges_equal_one_shot():
@@ -41,7 +60,8 @@ def test_streaming_merges_equal_one_shot():
     for f in frames:
         streamed.add_frame(*f)
         buffered.add_frame(*f)
-    a, b = streamed.cloud(IDS), buffered.cloud(IDS)
+    surface = rng.uniform(0, 3, (2000, 3))
+    a, b = streamed.cloud(IDS, surface), buffered.cloud(IDS, surface)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.n_views, b.n_views)
     np.testing.assert_allclose(a.points, b.points, rtol=1e-5)
@@ -85,6 +105,7 @@ def test_a_restored_map_continues_exactly():
     resumed.restore(state)
     for f in frames[4:]:
         resumed.add_frame(*f)
-    a, b = whole.cloud(np.arange(1, 5)), resumed.cloud(np.arange(1, 5))
+    surface = rng.uniform(0, 1, (3000, 3))
+    a, b = whole.cloud(np.arange(1, 5), surface), resumed.cloud(np.arange(1, 5), surface)
     for field in ("points", "colours", "labels", "confidence", "n_views"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))

@@ -1,4 +1,5 @@
-"""Streaming voxel map: each voxel keeps class votes, mean colour, mean position and a view count."""
+"""Streaming voxel map of class votes: each voxel keeps its class votes, mean colour and a view count, and labels
+the points of the fused surface that fall in or next to it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ MAX_CLASSES = 1 << _CLASS_BITS
 
 def voxel_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """(N, 3) points -> (N,) int64 keys packing integer voxel coordinates (19 bits each)."""
-    cells = np.floor(points / voxel_size).astype(np.int64) + _OFFSET
+    return _pack(np.floor(points / voxel_size).astype(np.int64))
+
+
+def _pack(cells: np.ndarray) -> np.ndarray:
+    """(N, 3) integer voxel coordinates -> (N,) int64 keys."""
+    cells = cells + _OFFSET
     if cells.size and (cells.min() < 0 or cells.max() > _MASK):
         raise ValueError("points lie more than 2^18 voxels from the origin; use a larger voxel size")
     return (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
@@ -38,6 +44,9 @@ class LabelledCloud:
 class VoxelMap:
     """Accumulates labelled points frame by frame; memory grows with mapped volume, not frame count.
 
+    Geometry is not taken from here: `cloud` labels the points of the fused surface (`reefmap.mapping.surface`)
+    with the votes of the voxel each lies in.
+
     Votes are kept per output channel (0..num_classes-1) weighted by the per-pixel confidence, as sparse
     (voxel, channel) pairs: a voxel costs its few seen classes, not a slot for every class.
     Points are buffered and merged into the sorted store in chunks of `merge_points`.
@@ -53,7 +62,6 @@ class VoxelMap:
         self.merge_points = merge_points
         self.keys = np.empty(0, dtype=np.int64)
         self.colour_sum = np.empty((0, 3), dtype=np.float32)
-        self.xyz_sum = np.empty((0, 3), dtype=np.float64)
         self.n_points = np.empty(0, dtype=np.int32)
         self.n_views = np.empty(0, dtype=np.int32)
         self.vote_keys = np.empty(0, dtype=np.int64)  # voxel key << 6 | channel, sorted
@@ -77,9 +85,8 @@ class VoxelMap:
         pairs, pair_inverse = np.unique(inverse * c + channels.astype(np.int64), return_inverse=True)
         pair_votes = np.bincount(pair_inverse, weights=weights, minlength=len(pairs)).astype(np.float32)
         colour = np.stack([np.bincount(inverse, weights=colours[:, i], minlength=n) for i in range(3)], axis=1)
-        xyz = np.stack([np.bincount(inverse, weights=points[:, i], minlength=n) for i in range(3)], axis=1)
         count = np.bincount(inverse, minlength=n)
-        self._pending.append((uniq, pairs, pair_votes, colour.astype(np.float32), xyz, count))
+        self._pending.append((uniq, pairs, pair_votes, colour.astype(np.float32), count))
         self._pending_points += len(points)
         if self._pending_points >= self.merge_points:
             self.flush()
@@ -99,18 +106,16 @@ class VoxelMap:
         votes = np.bincount(vote_inverse, weights=np.concatenate([p[2] for p in self._pending]),
                             minlength=len(vote_keys)).astype(np.float32)
         colour = np.concatenate([p[3] for p in self._pending])
-        xyz = np.concatenate([p[4] for p in self._pending])
         colour = np.stack([np.bincount(inverse, weights=colour[:, i], minlength=n) for i in range(3)], 1).astype(np.float32)
-        xyz = np.stack([np.bincount(inverse, weights=xyz[:, i], minlength=n) for i in range(3)], axis=1)
-        count = np.bincount(inverse, weights=np.concatenate([p[5] for p in self._pending]), minlength=n).astype(np.int32)
+        count = np.bincount(inverse, weights=np.concatenate([p[4] for p in self._pending]), minlength=n).astype(np.int32)
         views = np.bincount(inverse, minlength=n).astype(np.int32)
         self._pending, self._pending_points = [], 0
-        self.keys, (self.colour_sum, self.xyz_sum, self.n_points, self.n_views) = _merge_sorted(
-            self.keys, (self.colour_sum, self.xyz_sum, self.n_points, self.n_views), uniq, (colour, xyz, count, views))
+        self.keys, (self.colour_sum, self.n_points, self.n_views) = _merge_sorted(
+            self.keys, (self.colour_sum, self.n_points, self.n_views), uniq, (colour, count, views))
         self.vote_keys, (self.vote_weights,) = _merge_sorted(self.vote_keys, (self.vote_weights,), vote_keys, (votes,))
 
-    _STORE = ("keys", "colour_sum", "xyz_sum", "n_points", "n_views", "vote_keys", "vote_weights")
-    _PENDING = ("uniq", "pairs", "pair_votes", "colour", "xyz", "count")
+    _STORE = ("keys", "colour_sum", "n_points", "n_views", "vote_keys", "vote_weights")
+    _PENDING = ("uniq", "pairs", "pair_votes", "colour", "count")
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything the map holds, buffered frames included, as arrays (see `restore`)."""
@@ -131,12 +136,18 @@ class VoxelMap:
         self._pending = [tuple(frame) for frame in zip(*columns)] if len(state["pending_uniq_lengths"]) else []
         self._pending_points = int(state["pending_points"])
 
-    def cloud(self, class_ids: np.ndarray) -> LabelledCloud:
-        """One point per voxel at the mean of its points, labelled by the winning vote.
+    def cloud(self, class_ids: np.ndarray, surface_points: np.ndarray) -> LabelledCloud:
+        """The fused surface as one point per voxel, labelled by the winning vote of its voxel.
 
-        `class_ids` (num_classes,) maps vote channels to class ids. Voxels without votes are unlabelled.
+        `surface_points` (N, 3) are the fused surface's points; those in one voxel become their mean. Each takes the
+        votes, colour and view count of its own voxel or, where that saw no labelled pixel, of the nearest voxel
+        around it that did (the surface and the raw depth samples can lie a voxel apart); a point with none around
+        it is left out. `class_ids` (num_classes,) maps vote channels to class ids.
         """
         self.flush()
+        points = _voxel_means(surface_points, self.voxel_size)
+        source = _nearest_stored_voxel(self.keys, points, self.voxel_size)
+        points, source = points[source >= 0], source[source >= 0]
         voxel = np.searchsorted(self.keys, self.vote_keys >> _CLASS_BITS)
         channel = (self.vote_keys & (MAX_CLASSES - 1)).astype(np.int64)
         total = np.bincount(voxel, weights=self.vote_weights, minlength=len(self.keys))
@@ -147,14 +158,45 @@ class VoxelMap:
         best[voxel[first]], winner[voxel[first]] = self.vote_weights[first], channel[first]
         labels = np.where(total > 0, class_ids[winner], 0).astype(np.int32)
         confidence = np.divide(best, total, out=np.zeros_like(best), where=total > 0)
-        n = np.maximum(self.n_points, 1)[:, None]
+        colours = self.colour_sum / np.maximum(self.n_points, 1)[:, None]
         return LabelledCloud(
-            points=(self.xyz_sum / n).astype(np.float32),
-            colours=np.clip(np.rint(self.colour_sum / n), 0, 255).astype(np.uint8),
-            labels=labels,
-            confidence=confidence.astype(np.float32),
-            n_views=self.n_views.copy(),
+            points=points.astype(np.float32),
+            colours=np.clip(np.rint(colours[source]), 0, 255).astype(np.uint8),
+            labels=labels[source],
+            confidence=confidence[source].astype(np.float32),
+            n_views=self.n_views[source].copy(),
         )
+
+
+def _voxel_means(points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N, 3) points -> (M, 3) the mean of the points in each occupied voxel, in voxel-key order."""
+    if len(points) == 0:
+        return np.zeros((0, 3), np.float64)
+    _, inverse, count = np.unique(voxel_keys(points, voxel_size), return_inverse=True, return_counts=True)
+    sums = np.stack([np.bincount(inverse, weights=points[:, i], minlength=len(count)) for i in range(3)], axis=1)
+    return sums / count[:, None]
+
+
+_NEIGHBOURS = sorted((np.array(np.meshgrid([0, -1, 1], [0, -1, 1], [0, -1, 1], indexing="ij")).reshape(3, -1).T
+                      .tolist()), key=lambda offset: sum(abs(o) for o in offset))  # own voxel, faces, edges, corners
+
+
+def _nearest_stored_voxel(keys: np.ndarray, points: np.ndarray, voxel_size: float) -> np.ndarray:
+    """(N,) index into sorted `keys` of each point's own voxel, else of the first stored one among its 26
+    neighbours (faces before edges before corners); -1 where none of the 27 is stored."""
+    found = np.full(len(points), -1, np.int64)
+    if len(keys) == 0:
+        return found
+    cells = np.floor(points / voxel_size).astype(np.int64)
+    for offset in _NEIGHBOURS:
+        open_ = np.flatnonzero(found < 0)
+        if len(open_) == 0:
+            break
+        wanted = _pack(cells[open_] + np.asarray(offset, np.int64))
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        hit = keys[at] == wanted
+        found[open_[hit]] = at[hit]
+    return found
 
 
 def _merge_sorted(keys: np.ndarray, columns: tuple, new_keys: np.ndarray, new_columns: tuple) -> tuple:
