@@ -2,11 +2,13 @@
 transects, with the shipped networks.
 
     python tools/bench_mapping.py --seed 303 --length-m 10          # renders the transect first
-    python tools/bench_mapping.py --synth synth/heldout_303 --modes sfm --tape
+    python tools/bench_mapping.py --synth synth/heldout_303 --modes sfm --scale none tape altitude
 
 Each mode runs `reefmap process` with the transect's true camera profile and `--save-depth`, then
-`reefmap evaluate`. `--tape` adds a run of each mode with `--tape-length-m` set to the true tape length (metric
-scale from the segmented tape). Prints a table and writes bench_mapping.json in --out.
+`reefmap evaluate`, once per `--scale` reference: `none`, `tape` (`--tape-length-m` set to the true tape length:
+metric scale from the segmented tape) and `altitude` (`--altitude-m` set to the diver's nominal height above the
+bottom that the transect was rendered with, what a diver would say). Prints a table and writes bench_mapping.json
+in --out.
 """
 
 from __future__ import annotations
@@ -30,21 +32,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=303, help="seed of the transect to render (not one tuned on)")
     parser.add_argument("--length-m", type=float, default=10.0)
     parser.add_argument("--modes", nargs="+", default=["learned", "sfm", "auto"])
-    parser.add_argument("--tape", action="store_true", help="also run each mode with --tape-length-m")
+    parser.add_argument("--scale", nargs="+", default=["none"], choices=["none", "tape", "altitude"],
+                        help="scale references to run each mode with")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_mapping"))
     args = parser.parse_args()
     truth = args.synth or args.out / f"synth_{args.seed}"
     if not (truth / "truth.json").exists():
         reefmap.synth(truth, seed=args.seed, length_m=args.length_m, quiet=True)
-    tape_m = json.loads((truth / "truth.json").read_text())["tape_length_m"]
-    runs = [(mode, None) for mode in args.modes] + ([(mode, tape_m) for mode in args.modes] if args.tape else [])
+    manifest = json.loads((truth / "truth.json").read_text())
+    references = {"none": ("", {}), "tape": ("+tape", {"tape_length_m": manifest["tape_length_m"]}),
+                  "altitude": ("+altitude", {"altitude_m": manifest["settings"]["altitude_m"]})}
+    references = [references[name] for name in args.scale]
     rows = []
-    for mode, tape in runs:
-        name = mode + ("+tape" if tape else "")
+    for mode, suffix, reference in [(mode, suffix, ref) for suffix, ref in references for mode in args.modes]:
+        name = mode + suffix
         run_dir = args.out / name
         started = time.perf_counter()
         result = reefmap.process(truth / "video.mp4", run_dir, mapping=mode, camera=str(truth / "camera.json"),
-                                 save_depth=True, quiet=True, tape_length_m=tape)
+                                 save_depth=True, quiet=True, **reference)
         seconds = time.perf_counter() - started
         scores = reefmap.evaluate(run_dir, truth)
         frames = result.summary["frames_processed"]
