@@ -93,8 +93,9 @@ class FrameFuser:
     def state(self) -> dict[str, np.ndarray]:
         """The map and the frames fused so far, as arrays (see `restore`)."""
         return {**{f"map_{k}": v for k, v in self.map.state().items()},
-                **{f"surface_{k}": v for k, v in self.surface.state().items()}, "poses": np.array(self.poses).reshape(-1, 4, 4),
-                "times": np.array(self.times, np.float64), "skipped": np.array(self.skipped, np.int64)}
+                **{f"surface_{k}": v for k, v in self.surface.state().items()},
+                "poses": np.array(self.poses).reshape(-1, 4, 4), "times": np.array(self.times, np.float64),
+                "skipped": np.array(self.skipped, np.int64)}
 
     def rescale(self, factor: float) -> None:
         """Multiply the camera positions by `factor` (the map was given a metric scale after fusion)."""
