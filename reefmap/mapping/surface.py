@@ -60,9 +60,8 @@ class SurfaceVolume:
     def state(self) -> dict[str, np.ndarray]:
         """The allocated blocks (keys, signed distances, weights) and the frame count, as arrays (see `restore`)."""
         hashmap = self.volume.hashmap()
-        active = hashmap.active_buf_indices()
-        order = np.argsort(active.numpy())  # buffer order, so a restored volume lays its blocks out the same way
-        active = open3d().core.Tensor(active.numpy()[order])
+        # in buffer order, so a restored volume lays its blocks out the same way
+        active = open3d().core.Tensor(np.sort(hashmap.active_buf_indices().numpy()))
         return {"block_keys": hashmap.key_tensor()[active].numpy(),
                 "block_tsdf": self.volume.attribute("tsdf")[active].numpy(),
                 "block_weight": self.volume.attribute("weight")[active].numpy(),
