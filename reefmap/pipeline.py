@@ -26,8 +26,9 @@ from reefmap.geometry.transforms import transform_points
 from reefmap.oracle import TruthReader
 from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.mapping.cloud import write_las, write_ply
-from reefmap.mapping.surface import SurfaceVolume
-from reefmap.mapping.voxels import LabelledCloud, VoxelMap
+from reefmap.mapping.streaming import StreamingMap, camera_reach
+from reefmap.mapping.surface import TRUNCATION_VOXELS
+from reefmap.mapping.voxels import LabelledCloud
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
@@ -71,8 +72,8 @@ class ProcessResult:
 DEPTH_MAP_SCALE = 0.001  # map units per step of the 16-bit depth PNGs written by --save-depth
 STATIC_PATH = 0.05  # camera paths shorter than this many map units are reported as a camera that never moved
 class FrameFuser:
-    """Fuses each labelled depth map with its camera pose: its depth into the surface volume (the map's geometry),
-    its back-projected pixels' class votes and colours into the voxel map (the map's labels).
+    """Fuses each labelled depth map with its camera pose into the streaming map: its depth into the surface volume
+    (the map's geometry), its back-projected pixels' class votes and colours into the voxel map (the map's labels).
 
     With `depth_folder` set, each frame's depth at the fusion size is also kept as a 16-bit PNG.
     """
@@ -83,8 +84,8 @@ class FrameFuser:
         self.K = scale_intrinsics(source.camera.K, source.size, self.size)
         self.max_depth = config.max_depth
         self.dropped = np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cloud"))
-        self.map = VoxelMap(config.voxel_size, len(taxonomy))
-        self.surface = SurfaceVolume(config.voxel_size, config.max_depth)
+        reach = camera_reach(self.K, self.size, config.max_depth, config.voxel_size, TRUNCATION_VOXELS)
+        self.map = StreamingMap(config.voxel_size, len(taxonomy), taxonomy.ids, config.max_depth, reach)
         self.poses: list[np.ndarray] = []
         self.times: list[float] = []
         self.depth_folder = depth_folder
@@ -93,7 +94,6 @@ class FrameFuser:
     def state(self) -> dict[str, np.ndarray]:
         """The map and the frames fused so far, as arrays (see `restore`)."""
         return {**{f"map_{k}": v for k, v in self.map.state().items()},
-                **{f"surface_{k}": v for k, v in self.surface.state().items()},
                 "poses": np.array(self.poses).reshape(-1, 4, 4), "times": np.array(self.times, np.float64),
                 "skipped": np.array(self.skipped, np.int64)}
 
@@ -103,7 +103,6 @@ class FrameFuser:
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         self.map.restore({k[4:]: v for k, v in state.items() if k.startswith("map_")})
-        self.surface.restore({k[8:]: v for k, v in state.items() if k.startswith("surface_")})
         self.poses, self.times = list(state["poses"]), [float(t) for t in state["times"]]
         self.skipped = [int(k) for k in state["skipped"]]
 
@@ -125,15 +124,14 @@ class FrameFuser:
             cv2.imwrite(str(self.depth_folder / f"{len(self.poses) - 1:06d}.png"), steps)
         colours = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
         keep = (depth > 0) & (depth < self.max_depth) & ~self.dropped[channel]
-        self.surface.integrate(np.where(keep, depth, 0.0), self.K, pose)
         points = transform_points(pose, backproject(depth, self.K)[keep])
-        self.map.add_frame(points, channel[keep], confidence[keep], colours[keep])
+        self.map.add(points, channel[keep], confidence[keep], colours[keep], np.where(keep, depth, 0.0), self.K, pose)
 
-    def cloud(self, class_ids: np.ndarray) -> LabelledCloud:
-        """The fused surface labelled by the votes; frees the vote store and the volume (the largest things in
-        memory), so it can be taken once."""
-        cloud = self.map.cloud(class_ids, self.surface.surface_points())
-        self.map = self.surface = None
+    def cloud(self) -> LabelledCloud:
+        """The fused surface labelled by the votes; frees the map (the largest thing in memory), so it can be taken
+        once."""
+        cloud = self.map.cloud()
+        self.map = None
         return cloud
 
 
@@ -316,7 +314,7 @@ def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config:
         warnings.warn(f"{len(fuser.skipped)} of {len(fuser.poses)} frames were featureless (black, blank or open "
                       "water) and were left out of the map; the camera is assumed still across them")
     with timer.stage("fusion"):
-        cloud = fuser.cloud(taxonomy.ids)
+        cloud = fuser.cloud()
     if len(cloud) < 3:
         raise EmptyMapError(
             f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "

@@ -59,3 +59,20 @@ def test_a_restored_volume_continues_exactly():
     for depth, pose in views[5:]:
         resumed.integrate(depth, K, pose)
     np.testing.assert_array_equal(whole.surface_points(), resumed.surface_points())
+
+
+def test_erased_blocks_leave_nothing_behind_for_the_blocks_that_reuse_them():
+    (near, near_pose), *_ = _noisy_views(1, noise_m=0.0)
+    far_pose = near_pose.copy()
+    far_pose[0, 3] = 5.0
+    reused, fresh = SurfaceVolume(0.02, 8.0), SurfaceVolume(0.02, 8.0)
+    for _ in range(2):
+        reused.integrate(near, K, near_pose)
+    reused.erase_blocks(reused.block_coordinates())
+    assert len(reused.block_coordinates()) == 0
+    edge = np.zeros_like(near)
+    edge[:, :40] = 2.0  # sees a quarter of the view: most of the freed slots are reused by blocks with unseen voxels
+    for volume in (reused, fresh):
+        for _ in range(2):
+            volume.integrate(edge, K, far_pose)
+    np.testing.assert_array_equal(reused.surface_points(), fresh.surface_points())

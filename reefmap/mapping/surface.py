@@ -45,6 +45,31 @@ class SurfaceVolume:
         self.volume.integrate(blocks, image, intrinsic, extrinsic, 1.0, self.max_depth, self.truncation_voxels)
         self.frames += 1
 
+    @property
+    def block_size(self) -> float:
+        return self.voxel_size * BLOCK_RESOLUTION
+
+    def block_coordinates(self) -> np.ndarray:
+        """(M, 3) int64 integer coordinates of the allocated blocks (a block spans `block_size` per axis)."""
+        hashmap = self.volume.hashmap()
+        return hashmap.key_tensor()[hashmap.active_buf_indices()].numpy().astype(np.int64)
+
+    def erase_blocks(self, coordinates: np.ndarray) -> None:
+        """Free the blocks at (M, 3) integer `coordinates`; a later frame that sees there allocates them afresh.
+
+        Their signed distances and weights are zeroed first: Open3D hands a freed slot to the next new block as it is,
+        and stale weights there would make surfaces out of another block's old distances.
+        """
+        if len(coordinates) == 0:
+            return
+        core = open3d().core
+        keys = core.Tensor(np.ascontiguousarray(coordinates, np.int32))
+        slots, found = self.volume.hashmap().find(keys)
+        slots = slots[found].to(core.int64)
+        for name in ("tsdf", "weight"):
+            self.volume.attribute(name)[slots] = 0.0
+        self.volume.hashmap().erase(keys)
+
     def surface_points(self) -> np.ndarray:
         """(N, 3) float32 points on the fused surface (zero crossings of the signed distance between neighbouring
         voxels), seen by at least `MIN_WEIGHT` frames; sorted, so the same fusion always gives the same array."""

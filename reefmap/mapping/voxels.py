@@ -16,10 +16,20 @@ MAX_CLASSES = 1 << _CLASS_BITS
 
 def voxel_keys(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """(N, 3) points -> (N,) int64 keys packing integer voxel coordinates (19 bits each)."""
-    return _pack(np.floor(points / voxel_size).astype(np.int64))
+    return pack_cells(np.floor(points / voxel_size).astype(np.int64))
 
 
-def _pack(cells: np.ndarray) -> np.ndarray:
+def block_keys(points: np.ndarray, voxel_size: float, block_resolution: int) -> np.ndarray:
+    """(N, 3) points -> (N,) int64 keys of the blocks of `block_resolution`^3 voxels holding each point's voxel."""
+    return pack_cells(np.floor(points / voxel_size).astype(np.int64) // block_resolution)
+
+
+def unpack_cells(keys: np.ndarray) -> np.ndarray:
+    """(N,) int64 keys -> (N, 3) integer cell coordinates (the inverse of `pack_cells`)."""
+    return np.stack([(keys >> (2 * _BITS)) & _MASK, (keys >> _BITS) & _MASK, keys & _MASK], axis=1) - _OFFSET
+
+
+def pack_cells(cells: np.ndarray) -> np.ndarray:
     """(N, 3) integer voxel coordinates -> (N,) int64 keys."""
     cells = cells + _OFFSET
     if cells.size and (cells.min() < 0 or cells.max() > _MASK):
@@ -39,6 +49,20 @@ class LabelledCloud:
 
     def __len__(self) -> int:
         return len(self.points)
+
+    FIELDS = ("points", "colours", "labels", "confidence", "n_views")
+
+    def take(self, index: np.ndarray) -> "LabelledCloud":
+        """The points at `index` (integer indices or a boolean mask), in that order."""
+        return LabelledCloud(*(getattr(self, name)[index] for name in self.FIELDS))
+
+    @classmethod
+    def concatenate(cls, clouds: list["LabelledCloud"]) -> "LabelledCloud":
+        """One cloud with the points of `clouds` in turn (an empty cloud for none)."""
+        if not clouds:
+            return cls(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.uint8), np.zeros(0, np.int32),
+                       np.zeros(0, np.float32), np.zeros(0, np.int32))
+        return cls(*(np.concatenate([getattr(c, name) for c in clouds]) for name in cls.FIELDS))
 
 
 class VoxelMap:
@@ -136,6 +160,14 @@ class VoxelMap:
         self._pending = [tuple(frame) for frame in zip(*columns)] if len(state["pending_uniq_lengths"]) else []
         self._pending_points = int(state["pending_points"])
 
+    def drop_blocks(self, blocks: np.ndarray, block_resolution: int) -> None:
+        """Forget the voxels (and their votes) lying in the sorted `blocks` (keys as `block_keys` makes them)."""
+        self.flush()
+        self.keys, self.colour_sum, self.n_points, self.n_views = _outside_blocks(
+            blocks, block_resolution, self.keys, self.colour_sum, self.n_points, self.n_views)
+        self.vote_keys, self.vote_weights = _outside_blocks(blocks, block_resolution, self.vote_keys,
+                                                             self.vote_weights, shift=_CLASS_BITS)
+
     def cloud(self, class_ids: np.ndarray, surface_points: np.ndarray) -> LabelledCloud:
         """The fused surface as one point per voxel, labelled by the winning vote of its voxel.
 
@@ -168,6 +200,22 @@ class VoxelMap:
         )
 
 
+def _outside_blocks(blocks: np.ndarray, block_resolution: int, keys: np.ndarray, *columns: np.ndarray,
+                    shift: int = 0) -> tuple:
+    """`keys` (voxel keys shifted left by `shift`) and their `columns`, without the rows whose voxel lies in one of
+    the sorted `blocks`."""
+    keep = ~in_sorted(pack_cells(unpack_cells(keys >> shift) // block_resolution), blocks)
+    return (keys[keep], *(column[keep] for column in columns))
+
+
+def in_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """(N,) bool: whether each of `values` is one of the sorted `sorted_keys`."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return sorted_keys[at] == values
+
+
 def _voxel_means(points: np.ndarray, voxel_size: float) -> np.ndarray:
     """(N, 3) points -> (M, 3) the mean of the points in each occupied voxel, in voxel-key order."""
     if len(points) == 0:
@@ -192,7 +240,7 @@ def _nearest_stored_voxel(keys: np.ndarray, points: np.ndarray, voxel_size: floa
         open_ = np.flatnonzero(found < 0)
         if len(open_) == 0:
             break
-        wanted = _pack(cells[open_] + np.asarray(offset, np.int64))
+        wanted = pack_cells(cells[open_] + np.asarray(offset, np.int64))
         at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
         hit = keys[at] == wanted
         found[open_[hit]] = at[hit]
