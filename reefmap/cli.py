@@ -298,6 +298,8 @@ def _training_options(command):
         click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes."),
         click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out."),
         click.option("--log", "log_path", type=click.Path(path_type=Path), help="Also append progress lines here."),
+        click.option("--init", type=click.Path(path_type=str),
+                     help="Start from these weights (fine-tuning), e.g. the shipped default in weights/."),
     ]):
         command = option(command)
     return command
@@ -329,7 +331,6 @@ def train_segmentation_command(data, out, log_path, **options):
 @click.option("--batch-size", type=int, default=6, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--video-fps", type=float, default=10.0, show_default=True, help="Sampling rate of video DATA.")
-@click.option("--init", type=click.Path(path_type=str), help="Start from these depth/pose weights (fine-tuning).")
 def train_depth_command(data, out, log_path, **options):
     """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)
     and/or dive videos (self-supervised by view synthesis)."""

@@ -61,6 +61,18 @@ def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_p
     assert json.loads(out.with_suffix(".json").read_text())["training"]["iterations"] == 4
 
 
+def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transect, tiny_weights, tmp_path):
+    out = tmp_path / "tuned.safetensors"
+    train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), init=str(tiny_weights["segmentation"]),
+                                            input_width=128, crop=(96, 64), iterations=2, eval_every=2, batch_size=2,
+                                            lr=1e-9, threads=1), log=lambda m: None)
+    start, tuned = load_weights(tiny_weights["segmentation"], "segmentation"), load_weights(out, "segmentation")
+    assert tuned.card["encoder"] == TINY_ENCODER and tuned.card["decoder_channels"] == [32, 16, 16, 8, 8]
+    assert tuned.card["training"]["initialised_from"] == str(tiny_weights["segmentation"])
+    for (name, a), b in zip(start.model.named_parameters(), tuned.model.parameters()):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
+
+
 def test_depth_pose_training_learns_the_true_depth_scale(synthetic_transect, tmp_path):
     out = tmp_path / "dp.safetensors"
     train_depth_pose(DepthPoseTraining(data=[str(synthetic_transect)], out=str(out), depth_encoder=TINY_ENCODER,

@@ -34,7 +34,6 @@ class DepthPoseTraining(TrainingRun):
     batch_size: int = 6
     videos: list[str] = field(default_factory=list)
     video_fps: float = 10.0
-    init: str | None = None
     smoothness_weight: float = 1e-3
 
 

@@ -29,6 +29,7 @@ class TrainingRun:
     threads: int | None = None
     time_limit_min: float | None = None
     resume: bool = False
+    init: str | None = None  # weights file to start from (fine-tuning) instead of a random initialisation
 
 
 @dataclass
@@ -50,7 +51,7 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     start, history = 0, []
     if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         start, history = state["iteration"], state["history"]

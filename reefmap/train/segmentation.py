@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from reefmap.errors import UsageError
 from reefmap.models.unet import build_unet
-from reefmap.models.weights import save_weights, segmentation_card
+from reefmap.models.weights import load_weights, save_weights, segmentation_card
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
@@ -107,7 +107,17 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     log(f"loaded {len(transects)} sources: {len(train_frames)} training and {len(val_frames)} validation images")
     weights = class_weights(np.concatenate([transects[t].labels[i].ravel() for t, i in train_frames[::5]]), lut,
                             num_classes).to(device)
-    model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
+    if settings.init:
+        start = load_weights(settings.init, "segmentation", device)
+        if [(c.id, c.name) for c in start.taxonomy.classes] != [(c.id, c.name) for c in taxonomy.classes]:
+            raise UsageError(f"{settings.init} predicts the classes of taxonomy '{start.taxonomy.name}', not those of "
+                             f"'{taxonomy.name}' that training uses; start from weights with the default classes")
+        model = start.model
+        settings = replace(settings, encoder=start.card["encoder"],
+                           decoder_channels=tuple(start.card["decoder_channels"]))
+        log(f"starting from {settings.init} ({settings.encoder})")
+    else:
+        model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
 
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
@@ -129,7 +139,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
-                  "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
+                  "initialised_from": settings.init, "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
                   "history": loop.history},
         metrics={"validation": "held-out blocks of the synthetic training transects",
                  "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
