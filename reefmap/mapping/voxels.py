@@ -180,24 +180,34 @@ class VoxelMap:
         points = _voxel_means(surface_points, self.voxel_size)
         source = _nearest_stored_voxel(self.keys, points, self.voxel_size)
         points, source = points[source >= 0], source[source >= 0]
-        voxel = np.searchsorted(self.keys, self.vote_keys >> _CLASS_BITS)
-        channel = (self.vote_keys & (MAX_CLASSES - 1)).astype(np.int64)
-        total = np.bincount(voxel, weights=self.vote_weights, minlength=len(self.keys))
-        order = np.lexsort((-self.vote_weights, voxel))  # per voxel, its strongest channel first (ties: lowest)
-        first = order[np.unique(voxel[order], return_index=True)[1]]
-        best = np.zeros(len(self.keys))
-        winner = np.zeros(len(self.keys), np.int64)
-        best[voxel[first]], winner[voxel[first]] = self.vote_weights[first], channel[first]
-        labels = np.where(total > 0, class_ids[winner], 0).astype(np.int32)
-        confidence = np.divide(best, total, out=np.zeros_like(best), where=total > 0)
-        colours = self.colour_sum / np.maximum(self.n_points, 1)[:, None]
+        used, source = np.unique(source, return_inverse=True)
+        labels, confidence = self._winning_votes(used, class_ids)
+        colours = self.colour_sum[used] / np.maximum(self.n_points[used], 1)[:, None]
         return LabelledCloud(
             points=points.astype(np.float32),
             colours=np.clip(np.rint(colours[source]), 0, 255).astype(np.uint8),
             labels=labels[source],
             confidence=confidence[source].astype(np.float32),
-            n_views=self.n_views[source].copy(),
+            n_views=self.n_views[used][source],
         )
+
+    def _winning_votes(self, voxels: np.ndarray, class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class id (0 without votes) and winning share of the votes of the stored voxels at indices `voxels`; the
+        strongest channel wins, ties going to the lowest."""
+        wanted = self.keys[voxels] << _CLASS_BITS
+        lo = np.searchsorted(self.vote_keys, wanted)
+        counts = np.searchsorted(self.vote_keys, wanted | (MAX_CLASSES - 1), side="right") - lo
+        owner = np.repeat(np.arange(len(voxels)), counts)
+        rows = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+        weights = self.vote_weights[rows]
+        total = np.bincount(owner, weights=weights, minlength=len(voxels))
+        order = np.lexsort((-weights, owner))  # votes are in channel order within a voxel
+        first = order[np.unique(owner[order], return_index=True)[1]]
+        best, winner = np.zeros(len(voxels)), np.zeros(len(voxels), np.int64)
+        best[owner[first]] = weights[first]
+        winner[owner[first]] = self.vote_keys[rows[first]] & (MAX_CLASSES - 1)
+        labels = np.where(total > 0, class_ids[winner], 0).astype(np.int32)
+        return labels, np.divide(best, total, out=np.zeros_like(best), where=total > 0)
 
 
 def _outside_blocks(blocks: np.ndarray, block_resolution: int, keys: np.ndarray, *columns: np.ndarray,
