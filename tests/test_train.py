@@ -159,6 +159,25 @@ def test_keep_random_points():
     assert (sparse > 0).sum() == 7 and set(np.unique(sparse).tolist()) == {0, 5} and (sparse[0] == 0).all()
 
 
+def test_point_labels_spread_to_nearby_pixels_of_their_colour():
+    from reefmap.train.data import spread_point_labels
+
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, :20] = (200, 190, 150)  # sand on the left
+    image[:, 20:] = (90, 80, 70)  # rock on the right
+    labels = np.zeros((20, 40), np.uint8)
+    labels[10, 15], labels[10, 25] = 5, 12
+    spread = spread_point_labels(image, labels, radius=8.0, colour_tolerance=10.0)
+    # each point labels its own side within 8 pixels, never across the colour edge, nothing farther away
+    assert (spread[:, :20][spread[:, :20] > 0] == 5).all() and (spread[:, 20:][spread[:, 20:] > 0] == 12).all()
+    assert spread[10, 8] == 5 and spread[10, 32] == 12 and spread[10, 19] == 5 and spread[10, 20] == 12
+    assert spread[10, 6] == 0 and spread[1, 15] == 0
+    y, x = np.mgrid[:20, :40]
+    discs = ((np.hypot(y - 10, x - 15) < 8) & (x < 20)) | ((np.hypot(y - 10, x - 25) < 8) & (x >= 20))
+    np.testing.assert_array_equal(spread > 0, discs)  # within the radius, on the point's side of the edge
+    assert spread_point_labels(image, np.zeros_like(labels), 8.0, 10.0).max() == 0
+
+
 def _cityscapes_folder(root, values=(5, 17)):
     """A Coralscapes-like dataset: leftImg8bit/<split>/<site>/*_leftImg8bit.png with gtFine/..._gtFine.png."""
     import cv2

@@ -262,3 +262,28 @@ def keep_random_points(labels: np.ndarray, count: int, rng: np.random.Generator)
         pick = rng.choice(len(ys), size=min(count, len(ys)), replace=False)
         out[ys[pick], xs[pick]] = labels[ys[pick], xs[pick]]
     return out
+
+
+def spread_point_labels(image: np.ndarray, labels: np.ndarray, radius: float, colour_tolerance: float) -> np.ndarray:
+    """A copy of a sparse label map (0 = unlabelled) where each unlabelled pixel takes the label of the annotated
+    point nearest to it in position and colour together, when that point lies within one unit of
+    (distance / `radius` pixels)^2 + (CIELAB colour difference / `colour_tolerance`)^2: pixels that look like a
+    nearby point share its class, as superpixel label propagation does for sparse coral annotations."""
+    ys, xs = np.nonzero(labels)
+    if len(ys) == 0:
+        return labels.copy()
+    h, w = labels.shape
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    best = np.full((h, w), 1.0, np.float32)
+    spread = labels.copy()
+    r = int(np.ceil(radius))
+    for y, x in zip(ys, xs):
+        y0, y1, x0, x1 = max(0, y - r), min(h, y + r + 1), max(0, x - r), min(w, x + r + 1)
+        gy, gx = np.ogrid[y0:y1, x0:x1]
+        distance = ((gy - y) ** 2 + (gx - x) ** 2) / radius ** 2 + \
+            ((lab[y0:y1, x0:x1] - lab[y, x]) ** 2).sum(-1) / colour_tolerance ** 2
+        closer = distance < best[y0:y1, x0:x1]
+        best[y0:y1, x0:x1][closer] = distance[closer]
+        spread[y0:y1, x0:x1][closer] = labels[y, x]
+    spread[ys, xs] = labels[ys, xs]
+    return spread

@@ -18,9 +18,12 @@ from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
     is_mask_folder, is_point_folder, keep_random_points, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
-    split_frames, underwater_jitter,
+    split_frames, spread_point_labels, underwater_jitter,
 )
 from reefmap.train.loop import TrainingRun, run_loop
+
+SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
+SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius
 
 
 @dataclass(kw_only=True)
@@ -33,6 +36,7 @@ class SegmentationTraining(TrainingRun):
     lr: float = 2e-3
     label_map: str | None = None
     points_per_image: int | None = None
+    spread_points: bool = True  # point labels also label the nearby pixels that look like them (see data.py)
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -76,6 +80,8 @@ def _describe_data(settings: SegmentationTraining) -> str:
             f", {settings.points_per_image} random labelled points per image" if settings.points_per_image else ", dense labels"))
     if any(is_point_folder(d) for d in settings.data):
         kinds.append("point-annotated images (CoralNet Name,Row,Column,Label)")
+    if settings.spread_points and (settings.points_per_image or any(is_point_folder(d) for d in settings.data)):
+        kinds.append("point labels spread to nearby pixels of their colour")
     return "; ".join(kinds)
 
 
@@ -119,9 +125,11 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     else:
         model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
 
+    point_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
+
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
-        crops = [random_crop(underwater_jitter(transects[t].images[i], rng), _training_labels(transects[t].labels[i], rng),
+        crops = [random_crop(underwater_jitter(transects[t].images[i], rng), _training_labels(t, i, rng),
                              settings.crop, rng) for t, i in batch]
         x = normalise(np.stack([c[0] for c in crops])).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
@@ -131,8 +139,15 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
         return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
 
-    def _training_labels(labels, rng):
-        return keep_random_points(labels, settings.points_per_image, rng) if settings.points_per_image else labels
+    def _training_labels(t, i, rng):
+        image, labels = transects[t].images[i], transects[t].labels[i]
+        if settings.points_per_image:
+            labels = keep_random_points(labels, settings.points_per_image, rng)
+        elif t not in point_sources:
+            return labels
+        if settings.spread_points:
+            labels = spread_point_labels(image, labels, SPREAD_RADIUS * image.shape[1], SPREAD_COLOUR)
+        return labels
 
     loop = run_loop(model, settings, step, validate, log)
     metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
