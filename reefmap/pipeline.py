@@ -26,6 +26,7 @@ from reefmap.geometry.transforms import transform_points
 from reefmap.oracle import TruthReader
 from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.mapping.cloud import write_las, write_ply
+from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
 from reefmap.mapping.surface import TRUNCATION_VOXELS
 from reefmap.mapping.voxels import LabelledCloud
@@ -75,17 +76,20 @@ class FrameFuser:
     """Fuses each labelled depth map with its camera pose into the streaming map: its depth into the surface volume
     (the map's geometry), its back-projected pixels' class votes and colours into the voxel map (the map's labels).
 
-    With `depth_folder` set, each frame's depth at the fusion size is also kept as a 16-bit PNG.
+    With `depth_folder` set, each frame's depth at the fusion size is also kept as a 16-bit PNG; with
+    `finished_folder`, the finalised part of the map waits there for the end of the run instead of in memory.
     """
 
-    def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig, depth_folder: Path | None = None):
+    def __init__(self, source: FrameSource, taxonomy: Taxonomy, config: ProcessConfig, depth_folder: Path | None = None,
+                 finished_folder: Path | None = None):
         w, h = source.size
         self.size = (max(1, w // config.fusion_stride), max(1, h // config.fusion_stride))
         self.K = scale_intrinsics(source.camera.K, source.size, self.size)
         self.max_depth = config.max_depth
         self.dropped = np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cloud"))
         reach = camera_reach(self.K, self.size, config.max_depth, config.voxel_size, TRUNCATION_VOXELS)
-        self.map = StreamingMap(config.voxel_size, len(taxonomy), taxonomy.ids, config.max_depth, reach)
+        self.map = StreamingMap(config.voxel_size, len(taxonomy), taxonomy.ids, config.max_depth, reach,
+                                FinishedPoints(finished_folder))
         self.poses: list[np.ndarray] = []
         self.times: list[float] = []
         self.depth_folder = depth_folder
@@ -128,11 +132,8 @@ class FrameFuser:
         self.map.add(points, channel[keep], confidence[keep], colours[keep], np.where(keep, depth, 0.0), self.K, pose)
 
     def cloud(self) -> LabelledCloud:
-        """The fused surface labelled by the votes; frees the map (the largest thing in memory), so it can be taken
-        once."""
-        cloud = self.map.cloud()
-        self.map = None
-        return cloud
+        """The fused surface labelled by the votes; frees the map's stores, so it can be taken once."""
+        return self.map.cloud()
 
 
 def _load_networks(config: ProcessConfig, device: torch.device):
@@ -198,7 +199,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
         if config.save_depth:
             depth_folder = outputs.path("depth")
             depth_folder.mkdir(exist_ok=True)
-        fuser = FrameFuser(source, taxonomy, config, depth_folder)
+        fuser = FrameFuser(source, taxonomy, config, depth_folder, outputs.path(".finalised"))
         camera_path = _camera_path(config, source, estimator, outputs, timer)
         if camera_path is not None:
             stream.use_camera_path(camera_path)

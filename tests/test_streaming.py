@@ -3,6 +3,7 @@ import pytest
 
 from reefmap.geometry.backproject import backproject
 from reefmap.geometry.transforms import transform_points
+from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
 from reefmap.mapping.surface import TRUNCATION_VOXELS
 from reefmap.mapping.voxels import voxel_keys
@@ -25,13 +26,13 @@ def _frames(xs):
         yield points, channels, np.ones(len(points), np.float32), colours, depth, K, pose
 
 
-def _map(reach=None):
+def _map(finished=None, reach=None):
     reach = reach or camera_reach(K, SIZE, MAX_DEPTH, VOXEL, TRUNCATION_VOXELS)
-    return StreamingMap(VOXEL, 2, IDS, MAX_DEPTH, reach)
+    return StreamingMap(VOXEL, 2, IDS, MAX_DEPTH, reach, finished)
 
 
 def _mapped(xs, reach=None):
-    streaming = _map(reach)
+    streaming = _map(reach=reach)
     for frame in _frames(xs):
         streaming.add(*frame)
     return streaming
@@ -45,15 +46,19 @@ def test_reach_covers_the_longest_ray_the_truncation_band_and_a_block():
 def test_finalising_behind_the_camera_frees_memory_and_keeps_the_map():
     xs = np.arange(0, 10.0, 0.1)
     streamed, whole = _mapped(xs), _mapped(xs, reach=np.inf)
-    assert sum(len(c) for c in streamed.finished) > 0
+    assert streamed.finished.count > 0
     assert len(streamed.surface.block_coordinates()) < 0.4 * len(whole.surface.block_coordinates())
     assert len(streamed.votes) < 0.4 * len(whole.votes)
-    a, b = streamed.cloud(), whole.cloud()
+    a, b = _in_voxel_order(streamed.cloud()), whole.cloud()
     assert len(a) > 3000
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.n_views, b.n_views)
     assert ((a.labels == 18) == (a.points[:, 1] >= 0)).mean() > 0.98
+
+
+def _in_voxel_order(cloud):
+    return cloud.take(np.argsort(voxel_keys(cloud.points, VOXEL)))
 
 
 def test_a_stretch_seen_again_after_it_was_finalised_is_not_mapped_twice():
@@ -64,16 +69,23 @@ def test_a_stretch_seen_again_after_it_was_finalised_is_not_mapped_twice():
     assert np.abs(cloud.points[:, 2] - 0.01).max() < VOXEL
 
 
-def test_a_restored_map_continues_exactly():
+@pytest.mark.parametrize("in_files", [False, True])
+def test_a_restored_map_continues_exactly(in_files, tmp_path):
     frames = list(_frames(np.arange(0, 8.0, 0.1)))
-    whole, first = _map(), _map()
+    whole, first = _map(), _map(FinishedPoints(tmp_path if in_files else None))
     for frame in frames:
         whole.add(*frame)
     for frame in frames[:50]:
         first.add(*frame)
-    assert first.finished
-    resumed = _map()
-    resumed.restore({k: np.array(v, copy=True) for k, v in first.state().items()})
+    state = {k: np.array(v, copy=True) for k, v in first.state().items()}
+    for frame in frames[50:65]:  # the killed run went on finalising after its last checkpoint
+        first.add(*frame)
+    if in_files:  # chunks written after the checkpoint are on disk and must not come back
+        assert first.finished.count > int(state["finished_chunks"]) > 0
+    else:
+        assert len(state["finished_points"]) > 0
+    resumed = _map(FinishedPoints(tmp_path if in_files else None))
+    resumed.restore(state)
     for frame in frames[50:]:
         resumed.add(*frame)
     a, b = whole.cloud(), resumed.cloud()

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.surface import BLOCK_RESOLUTION, SurfaceVolume
-from reefmap.mapping.voxels import LabelledCloud, VoxelMap, block_keys, in_sorted, pack_cells, voxel_keys
+from reefmap.mapping.voxels import LabelledCloud, VoxelMap, block_keys, in_sorted, pack_cells
 
 FINALISE_STEP = 0.5  # finalise again once the camera has moved this share of its reach
 _AROUND = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij")).reshape(3, -1).T
@@ -29,18 +30,20 @@ class StreamingMap:
     points of the finalised part.
 
     Every time the camera has moved half its `reach`, the surface blocks farther than `reach` from it are finalised:
-    their surface points are labelled and kept; a finalised block is freed once none of its 26 neighbours is still
-    open, so the points of open blocks always see complete neighbourhoods. A block is finalised once: should the
-    camera come back, what it sees there again is not added twice.
+    their surface points are labelled and go to `finished` (in memory, or files of a folder); a finalised block is
+    freed once none of its 26 neighbours is still open, so the points of open blocks always see complete
+    neighbourhoods. A block is finalised once: should the camera come back, what it sees there again is not added
+    twice.
     """
 
-    def __init__(self, voxel_size: float, num_classes: int, class_ids: np.ndarray, max_depth: float, reach: float):
+    def __init__(self, voxel_size: float, num_classes: int, class_ids: np.ndarray, max_depth: float, reach: float,
+                 finished: FinishedPoints | None = None):
         self.votes = VoxelMap(voxel_size, num_classes)
         self.surface = SurfaceVolume(voxel_size, max_depth)
         self.class_ids = np.asarray(class_ids)
         self.reach = float(reach)
         self.finalised_blocks = np.zeros(0, np.int64)  # sorted block keys
-        self.finished: list[LabelledCloud] = []
+        self.finished = finished if finished is not None else FinishedPoints()
         self.finalised_at: np.ndarray | None = None  # camera centre at the last finalisation
 
     @property
@@ -80,18 +83,19 @@ class StreamingMap:
         self.votes.drop_blocks(free, BLOCK_RESOLUTION)
 
     def cloud(self) -> LabelledCloud:
-        """The whole map as labelled surface points in voxel order: the finalised part and the open part."""
+        """The whole map as labelled surface points: the finalised part in the order it was finalised, then the
+        open part. Frees the open part's stores, so it can be taken once."""
         points = self.surface.surface_points()
         is_open = ~in_sorted(block_keys(points, self.voxel_size, BLOCK_RESOLUTION), self.finalised_blocks)
-        cloud = LabelledCloud.concatenate(self.finished + [self.votes.cloud(self.class_ids, points[is_open])])
-        return cloud.take(np.argsort(voxel_keys(cloud.points, self.voxel_size), kind="stable"))
+        self.finished.append(self.votes.cloud(self.class_ids, points[is_open]))
+        self.votes = self.surface = None
+        return self.finished.take_all()
 
     def state(self) -> dict[str, np.ndarray]:
         """Everything the map holds, as arrays (see `restore`)."""
-        finished = LabelledCloud.concatenate(self.finished)
         return {**{f"votes_{k}": v for k, v in self.votes.state().items()},
                 **{f"surface_{k}": v for k, v in self.surface.state().items()},
-                **{f"finished_{name}": getattr(finished, name) for name in LabelledCloud.FIELDS},
+                **{f"finished_{k}": v for k, v in self.finished.state().items()},
                 "finalised_blocks": self.finalised_blocks,
                 "finalised_at": np.zeros(0) if self.finalised_at is None else self.finalised_at}
 
@@ -99,7 +103,6 @@ class StreamingMap:
         """Continue from a `state()`: later frames map exactly as if the map had never stopped."""
         self.votes.restore({k[6:]: v for k, v in state.items() if k.startswith("votes_")})
         self.surface.restore({k[8:]: v for k, v in state.items() if k.startswith("surface_")})
-        finished = LabelledCloud(*(state[f"finished_{name}"] for name in LabelledCloud.FIELDS))
-        self.finished = [finished] if len(finished) else []
+        self.finished.restore({k[9:]: v for k, v in state.items() if k.startswith("finished_")})
         self.finalised_blocks = state["finalised_blocks"]
         self.finalised_at = state["finalised_at"] if len(state["finalised_at"]) else None
