@@ -63,7 +63,7 @@ def test_ground_frame_of_tilted_plane_points_to_cameras():
     assert abs(abs(frame.axes[0] @ along) - 1) < 1e-3  # main direction of a random sample
     np.testing.assert_allclose(frame.axes @ frame.axes.T, np.eye(3), atol=1e-9)
     assert np.linalg.det(frame.axes) == pytest.approx(1.0)
-    np.testing.assert_allclose(frame.to_local(points)[:, 2], 0.0, atol=1e-9)
+    np.testing.assert_allclose(frame.to_local(points)[:, 2], 0.0, atol=1e-5)  # float32, as the cloud
 
 
 def test_segments_split_the_area_along_the_transect():

@@ -68,13 +68,15 @@ def test_streaming_merges_equal_one_shot():
     assert a.n_views.max() <= 6 and len(a) == len(streamed)
 
 
-@pytest.mark.parametrize("name", ["c.las", "c.laz"])
-def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, name):
+@pytest.mark.parametrize("name, chunk", [("c.las", 500_000), ("c.laz", 500_000), ("c.laz", 1)])
+def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, monkeypatch, name, chunk):
     import laspy
 
+    from reefmap.mapping import cloud as cloud_module
     from reefmap.mapping.cloud import write_las
     from reefmap.mapping.voxels import LabelledCloud
 
+    monkeypatch.setattr(cloud_module, "LAS_CHUNK_POINTS", chunk)  # 1: every point written as its own chunk
     cloud = LabelledCloud(points=np.array([[1.0, 2.0, 3.0], [1.5, 2.25, 2.9875]], np.float32),
                           colours=np.array([[255, 0, 10], [1, 2, 3]], np.uint8), labels=np.array([39, 5], np.int32),
                           confidence=np.array([0.5, 1.0], np.float32), n_views=np.array([3, 7], np.int32))

@@ -18,9 +18,9 @@ from pathlib import Path
 CHILD = """
 import json, resource, sys, time
 import reefmap
-videos, out, fps = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+videos, out, fps, threads = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
 start = time.perf_counter()
-result = reefmap.process(videos, out, fps=fps, quiet=True)
+result = reefmap.process(videos, out, fps=fps, threads=threads, quiet=True)
 print(json.dumps({"frames": result.summary["frames_processed"], "points": len(result.cloud),
                   "seconds": time.perf_counter() - start,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("video")
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 30.0])
     parser.add_argument("--fps", type=float, default=1.0)
+    parser.add_argument("--threads", type=int, help="torch threads of each run (default: all cores)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     length = clip_seconds(args.video)
@@ -47,7 +48,8 @@ def main() -> None:
         for minutes in args.minutes:
             repeats = max(1, math.ceil(60 * minutes / length))
             proc = subprocess.run([sys.executable, "-c", CHILD, json.dumps([args.video] * repeats),
-                                   str(Path(tmp) / f"run{minutes:g}"), str(args.fps)], capture_output=True, text=True)
+                                   str(Path(tmp) / f"run{minutes:g}"), str(args.fps), json.dumps(args.threads)],
+                                  capture_output=True, text=True)
             if proc.returncode:
                 sys.exit(proc.stderr)
             row = json.loads(proc.stdout.strip().splitlines()[-1]) | {"minutes": repeats * length / 60}

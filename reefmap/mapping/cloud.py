@@ -48,6 +48,9 @@ def read_ply(path: str | Path) -> LabelledCloud:
                          field("n_views", 0, np.int32))
 
 
+LAS_CHUNK_POINTS = 500_000
+
+
 def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     """LAS 1.4, point format 7: x, y, z, 16-bit RGB, the class id in `classification` (8 bits holds all 39
     Coralscapes ids) and extra dimensions `confidence` and `n_views`; millimetre coordinate precision.
@@ -59,10 +62,13 @@ def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     header.scales = np.array([0.001, 0.001, 0.001])
     header.add_extra_dims([laspy.ExtraBytesParams(name="confidence", type=np.float32),
                            laspy.ExtraBytesParams(name="n_views", type=np.int32)])
-    las = laspy.LasData(header)
-    las.x, las.y, las.z = (cloud.points[:, k].astype(np.float64) for k in range(3))
-    las.red, las.green, las.blue = (cloud.colours[:, k].astype(np.uint16) * 257 for k in range(3))
-    las.classification = np.clip(cloud.labels, 0, 255).astype(np.uint8)
-    las.confidence = cloud.confidence.astype(np.float32)
-    las.n_views = cloud.n_views.astype(np.int32)
-    las.write(str(path))
+    with laspy.open(str(path), mode="w", header=header) as writer:
+        for start in range(0, len(cloud), LAS_CHUNK_POINTS):  # in chunks: a long transect's copies stay small
+            part = cloud.take(slice(start, start + LAS_CHUNK_POINTS))
+            record = laspy.ScaleAwarePointRecord.zeros(len(part), header=header)
+            record.x, record.y, record.z = (part.points[:, k].astype(np.float64) for k in range(3))
+            record.red, record.green, record.blue = (part.colours[:, k].astype(np.uint16) * 257 for k in range(3))
+            record.classification = np.clip(part.labels, 0, 255).astype(np.uint8)
+            record.confidence = part.confidence.astype(np.float32)
+            record.n_views = part.n_views.astype(np.int32)
+            writer.write_points(record)

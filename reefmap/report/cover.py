@@ -17,8 +17,9 @@ class GroundFrame:
     axes: np.ndarray  # (3, 3) orthonormal rows, right-handed
 
     def to_local(self, points: np.ndarray) -> np.ndarray:
-        """(N, 3) map points -> (N, 3) (u, v, height) in the seabed frame."""
-        return (points - self.origin) @ self.axes.T
+        """(N, 3) map points -> (N, 3) float32 (u, v, height) in the seabed frame (float32 like the cloud: a long
+        transect's millions of points are not doubled in size)."""
+        return (np.asarray(points, np.float32) - self.origin.astype(np.float32)) @ self.axes.T.astype(np.float32)
 
 
 def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray | None = None) -> GroundFrame:
@@ -27,9 +28,8 @@ def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndar
     u follows the points' main direction in the plane, pointing the way the camera travelled;
     n points from the seabed to the cameras.
     """
-    origin = points.mean(axis=0)
-    centred = points - origin
-    _, _, vt = np.linalg.svd(centred[:: max(1, len(points) // 200_000)], full_matrices=False)
+    origin = points.mean(axis=0, dtype=np.float64)
+    _, _, vt = np.linalg.svd(points[:: max(1, len(points) // 200_000)] - origin, full_matrices=False)
     normal = vt[2] if up is None else up / np.linalg.norm(up)
     if np.dot(camera_centres.mean(axis=0) - origin, normal) < 0:
         normal = -normal
@@ -84,8 +84,9 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     keep = labels != UNLABELLED
     confidence = np.ones(len(labels), np.float32) if confidence is None else confidence
     surface_factor = np.ones(len(labels)) if surface_factor is None else surface_factor
-    local, labels, colours = local[keep], labels[keep], colours[keep]
-    confidence, surface_factor = confidence[keep], surface_factor[keep]
+    if not keep.all():
+        local, labels, colours = local[keep], labels[keep], colours[keep]
+        confidence, surface_factor = confidence[keep], surface_factor[keep]
     if len(local) == 0:
         empty = np.zeros((1, max_id + 1))
         return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
@@ -95,20 +96,27 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
     row = np.floor((v1 - local[:, 1]) / cell_size).astype(np.int64)
     h, w = int(row.max()) + 1, int(col.max()) + 1
     cell = row * w + col
-    order = np.lexsort((-local[:, 2], cell))
-    first = order[np.unique(cell[order], return_index=True)[1]]
+    del row
+    order = np.lexsort((-local[:, 2], cell))  # per cell, its highest point first
+    sorted_cells = cell[order]
+    first = order[np.concatenate([[True], sorted_cells[1:] != sorted_cells[:-1]])]
+    del order, sorted_cells
     label_grid = np.zeros(h * w, dtype=np.int32)
     rgb_grid = np.zeros((h * w, 3), dtype=np.uint8)
     confidence_grid = np.zeros(h * w, dtype=np.float32)
     label_grid[cell[first]] = labels[first]
     rgb_grid[cell[first]] = colours[first]
     confidence_grid[cell[first]] = confidence[first]
-    top = np.full(h * w, -np.inf)
+    top = np.full(h * w, -np.inf, np.float32)
     top[cell[first]] = local[first, 2]
     height = np.where(np.isfinite(top), top, np.nan).astype(np.float32)
-    in_band = local[:, 2] >= top[cell] - top_band
-    band_count = np.bincount(cell[in_band], minlength=h * w)
-    share = 1.0 / band_count[cell[in_band]]
+    in_band = local[:, 2] >= top[cell] - np.float32(top_band)
+    del top
+    band_cells = cell[in_band]
+    del cell
+    band_count = np.bincount(band_cells, minlength=h * w)
+    share = 1.0 / band_count[band_cells]
+    del band_cells, band_count
     segment_length = segment_length or np.inf
     segment = np.floor(col[in_band] * cell_size / segment_length).astype(np.int64) if np.isfinite(segment_length) \
         else np.zeros(int(in_band.sum()), np.int64)
