@@ -52,6 +52,11 @@ def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_p
     assert loaded.card["training"]["iterations"] == 3 and len(loaded.card["training"]["history"]) == 2
     assert 0.0 <= loaded.card["metrics"]["pixel_accuracy"] <= 1.0
     assert out.with_suffix(".ckpt").exists() and "wrote" in lines[-1]
+    # the final metrics did not move the batch-norm statistics: the weights are the last checkpoint's
+    checkpoint = torch.load(out.with_suffix(".ckpt"), weights_only=True)["model"]
+    saved = loaded.model.state_dict()
+    for name in (k for k in checkpoint if k.endswith("running_mean") or k.endswith("running_var")):
+        torch.testing.assert_close(saved[name], checkpoint[name].half().float(), msg=name)
     # resuming from the checkpoint continues the count instead of starting again
     train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), encoder=TINY_ENCODER,
                                             decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),

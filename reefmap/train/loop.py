@@ -45,6 +45,7 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
     `step(rng)` returns named scalar tensors whose sum is minimised (the first sets the
     printed loss names); `evaluate()` returns validation metrics. With `settings.resume` the loop
     continues from the checkpoint; with `settings.time_limit_min` it stops early, still evaluated.
+    The model is left in eval mode.
     """
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=1e-4)
     checkpoint = Path(settings.out).with_suffix(".ckpt")
@@ -83,4 +84,5 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
             if out_of_time:
                 log(f"time limit of {settings.time_limit_min} min reached at iteration {done}")
                 break
+    model.eval()  # what follows (final metrics, saving) must not move batch-norm statistics
     return LoopResult(done, history)
