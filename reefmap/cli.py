@@ -314,8 +314,9 @@ def _training_options(command):
               help="JSON mapping annotation labels (CoralNet codes, or mask values of another label set) to class "
                    "names or ids; required for point-annotated DATA.")
 @click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
-@click.option("--spread-points/--points-only", default=True, show_default=True,
-              help="Let each point label also label the nearby pixels of its colour (point-annotated data).")
+@click.option("--spread-points/--points-only", default=False, show_default=True,
+              help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
+                   "off by default: it scored lower than points only, see README).")
 def train_segmentation_command(data, out, log_path, **options):
     """Train the U-Net on DATA: `reefmap synth` folders (dense labels), folders of images with label masks
     (Coralscapes/Cityscapes layout leftImg8bit/ + gtFine/, or images/ + masks/; mask values are class ids unless

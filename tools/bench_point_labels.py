@@ -1,6 +1,6 @@
 """Segmentation trained on sparse point labels (as CoralNet annotators give them) against dense labels: the same
 synthetic images, iterations and seed, scored on held-out transects. The point labels train twice: spread to the
-nearby pixels of their colour (the default) and on the points only.
+nearby pixels of their colour (--spread-points) and on the points only (the default).
 
     python tools/bench_point_labels.py --out runs/bench_points --iterations 400
     python tools/bench_point_labels.py --train synth/train_* --heldout synth/heldout_101 --points 50

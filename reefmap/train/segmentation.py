@@ -36,7 +36,7 @@ class SegmentationTraining(TrainingRun):
     lr: float = 2e-3
     label_map: str | None = None
     points_per_image: int | None = None
-    spread_points: bool = True  # point labels also label the nearby pixels that look like them (see data.py)
+    spread_points: bool = False  # point labels also label the nearby pixels that look like them (see data.py)
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
