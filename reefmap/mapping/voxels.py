@@ -218,12 +218,17 @@ def _outside_blocks(blocks: np.ndarray, block_resolution: int, keys: np.ndarray,
     return (keys[keep], *(column[keep] for column in columns))
 
 
+def sorted_index(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """(N,) int64 index of each of `values` in the sorted `sorted_keys`; -1 where it is not there."""
+    if len(sorted_keys) == 0:
+        return np.full(len(values), -1, np.int64)
+    at = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
+    return np.where(sorted_keys[at] == values, at, -1)
+
+
 def in_sorted(values: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     """(N,) bool: whether each of `values` is one of the sorted `sorted_keys`."""
-    if len(sorted_keys) == 0:
-        return np.zeros(len(values), bool)
-    at = np.minimum(np.searchsorted(sorted_keys, values), len(sorted_keys) - 1)
-    return sorted_keys[at] == values
+    return sorted_index(values, sorted_keys) >= 0
 
 
 def _voxel_means(points: np.ndarray, voxel_size: float) -> np.ndarray:
@@ -250,10 +255,7 @@ def _nearest_stored_voxel(keys: np.ndarray, points: np.ndarray, voxel_size: floa
         open_ = np.flatnonzero(found < 0)
         if len(open_) == 0:
             break
-        wanted = pack_cells(cells[open_] + np.asarray(offset, np.int64))
-        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        hit = keys[at] == wanted
-        found[open_[hit]] = at[hit]
+        found[open_] = sorted_index(pack_cells(cells[open_] + np.asarray(offset, np.int64)), keys)
     return found
 
 
