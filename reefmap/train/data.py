@@ -285,5 +285,4 @@ def spread_point_labels(image: np.ndarray, labels: np.ndarray, radius: float, co
         closer = distance < best[y0:y1, x0:x1]
         best[y0:y1, x0:x1][closer] = distance[closer]
         spread[y0:y1, x0:x1][closer] = labels[y, x]
-    spread[ys, xs] = labels[ys, xs]
     return spread
