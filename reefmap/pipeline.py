@@ -28,7 +28,6 @@ from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_che
 from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
-from reefmap.mapping.surface import TRUNCATION_VOXELS
 from reefmap.mapping.voxels import LabelledCloud
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
@@ -87,7 +86,7 @@ class FrameFuser:
         self.K = scale_intrinsics(source.camera.K, source.size, self.size)
         self.max_depth = config.max_depth
         self.dropped = np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cloud"))
-        reach = camera_reach(self.K, self.size, config.max_depth, config.voxel_size, TRUNCATION_VOXELS)
+        reach = camera_reach(self.K, self.size, config.max_depth, config.voxel_size)
         self.map = StreamingMap(config.voxel_size, len(taxonomy), taxonomy.ids, config.max_depth, reach,
                                 FinishedPoints(finished_folder))
         self.poses: list[np.ndarray] = []

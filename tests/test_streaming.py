@@ -5,7 +5,6 @@ from reefmap.geometry.backproject import backproject
 from reefmap.geometry.transforms import transform_points
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
-from reefmap.mapping.surface import TRUNCATION_VOXELS
 from reefmap.mapping.voxels import voxel_keys
 
 K = np.array([[100.0, 0.0, 79.5], [0.0, 100.0, 49.5], [0.0, 0.0, 1.0]])
@@ -27,7 +26,7 @@ def _frames(xs):
 
 
 def _map(finished=None, reach=None):
-    reach = reach or camera_reach(K, SIZE, MAX_DEPTH, VOXEL, TRUNCATION_VOXELS)
+    reach = reach or camera_reach(K, SIZE, MAX_DEPTH, VOXEL)
     return StreamingMap(VOXEL, 2, IDS, MAX_DEPTH, reach, finished)
 
 

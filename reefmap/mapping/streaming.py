@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from reefmap.mapping.spill import FinishedPoints
-from reefmap.mapping.surface import BLOCK_RESOLUTION, SurfaceVolume
+from reefmap.mapping.surface import BLOCK_RESOLUTION, TRUNCATION_VOXELS, SurfaceVolume
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap, block_keys, in_sorted, pack_cells
 
 FINALISE_STEP = 0.5  # finalise again once the camera has moved this share of its reach
@@ -15,7 +15,7 @@ _AROUND = np.array(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"
 
 
 def camera_reach(K: np.ndarray, size: tuple[int, int], max_depth: float, voxel_size: float,
-                 truncation_voxels: float) -> float:
+                 truncation_voxels: float = TRUNCATION_VOXELS) -> float:
     """How far from the camera centre a frame can change the map: the longest ray to `max_depth` (at an image
     corner of (w, h) `size`), plus the signed-distance truncation band and a block's diagonal."""
     w, h = size
