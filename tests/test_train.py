@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ from reefmap.models.weights import load_weights
 from reefmap.models.depth import DepthPoseModel
 from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
-from reefmap.train.segmentation import SegmentationTraining, class_weights, train_segmentation
+from reefmap.models.unet import build_unet
+from reefmap.train.segmentation import SegmentationTraining, adjust_logits, class_weights, train_segmentation
 
 
 def test_class_weights_favour_rare_classes():
@@ -75,7 +77,25 @@ def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transe
     assert tuned.card["encoder"] == TINY_ENCODER and tuned.card["decoder_channels"] == [32, 16, 16, 8, 8]
     assert tuned.card["training"]["initialised_from"] == str(tiny_weights["segmentation"])
     for (name, a), b in zip(start.model.named_parameters(), tuned.model.parameters()):
-        torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
+        if name != "segmentation_head.0.bias":  # moved by the logit adjustment, not by training
+            torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
+    assert tuned.card["training"]["logit_adjustment"]["alpha"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_logit_adjustment_removes_the_class_weight_bias_validation_prefers():
+    model = build_unet(TINY_ENCODER, 3, (16, 16, 8, 8, 8)).eval()
+    head = model.segmentation_head[0]
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([0.0, 0.9, -10.0]))  # class 1 wins by 0.9, as if its loss weight were e^0.9
+    frames = SimpleNamespace(images=np.zeros((2, 36, 64, 3), np.uint8), labels=np.zeros((2, 36, 64), np.uint8))
+    lut = np.full(256, 3, np.int64)
+    lut[:3] = [0, 1, 2]
+    weights = torch.tensor([1.0, np.e, 0.0])  # class 2 never seen in training: left alone
+    adjustment = adjust_logits(model, [frames], [(0, 0), (0, 1)], lut, weights, torch.device("cpu"), 64)
+    assert adjustment["alpha"] == 1.0  # only removing all of class 1's log-weight advantage predicts the truth
+    assert adjustment["validation_miou_by_alpha"] == {0.0: 0.0, 0.25: 0.0, 0.5: 0.0, 0.75: 0.0, 1.0: 1.0}
+    torch.testing.assert_close(head.bias, torch.tensor([0.0, -0.1, -10.0]))
 
 
 def test_depth_pose_training_learns_the_true_depth_scale(synthetic_transect, tmp_path):

@@ -22,6 +22,9 @@ def main() -> None:
     parser.add_argument("data", nargs="+", help="reefmap synth folders (seeds not used in training)")
     parser.add_argument("--seg", type=Path, help="segmentation weights [default: installed]")
     parser.add_argument("--depth", type=Path, help="depth/pose weights [default: installed]")
+    parser.add_argument("--label-width", type=int, default=640,
+                        help="width the truth labels are compared at, whatever the model's input size "
+                             "(default 640: the map's default processing width)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -41,15 +44,16 @@ def main() -> None:
 
     seg = load_weights(args.seg or default_weights("segmentation"), "segmentation")
     width = seg.card["input_size"][0]
-    transects = [load_transect(d, (width, int(round(width * 9 / 16)))) for d in args.data]
+    transects = [load_transect(d, (args.label_width, int(round(args.label_width * 9 / 16)))) for d in args.data]
     frames = [(t, i) for t, tr in enumerate(transects) for i in range(len(tr.images))]
     lut = np.full(256, len(taxonomy), np.int64)
     lut[taxonomy.ids] = np.arange(len(taxonomy))
     metrics = evaluate_segmentation(seg.model, transects, frames, lut, len(taxonomy), device, width)
-    results["segmentation"] = {"weights": str(seg.path), "frames": len(frames), "pixel_accuracy": metrics["pixel_accuracy"],
+    results["segmentation"] = {"weights": str(seg.path), "frames": len(frames), "input_width": width,
+                               "label_width": args.label_width, "pixel_accuracy": metrics["pixel_accuracy"],
                                "miou": metrics["miou"],
                                "iou": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}}
-    print(f"segmentation {seg.path.name}: {len(frames)} frames, pixel accuracy {metrics['pixel_accuracy']:.3f}, "
+    print(f"segmentation {seg.path.name} ({width} px input, labels at {args.label_width} px): {len(frames)} frames, pixel accuracy {metrics['pixel_accuracy']:.3f}, "
           f"mIoU {metrics['miou']:.3f}")
     for name, iou in sorted(results["segmentation"]["iou"].items(), key=lambda kv: -kv[1]):
         print(f"  {iou:.3f}  {name}")

@@ -24,6 +24,7 @@ from reefmap.train.loop import TrainingRun, run_loop
 
 SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
 SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius
+LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bias tried for removal after training
 
 
 @dataclass(kw_only=True)
@@ -49,26 +50,58 @@ def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torc
     return torch.tensor(np.clip(weights, 0, 10.0), dtype=torch.float32)
 
 
-def evaluate_segmentation(model, transects, frames, lut, num_classes, device, input_width) -> dict:
-    """Pixel accuracy and mean IoU (over classes present in the truth) on full validation frames."""
-    confusion = np.zeros((num_classes, num_classes), np.int64)
+def confusion_matrices(model, transects, frames, lut, num_classes, device, input_width,
+                       logit_offsets: list[torch.Tensor]) -> list[np.ndarray]:
+    """(C, C) truth-by-prediction pixel counts on full frames, one matrix per (C,) offset added to the logits."""
+    confusions = [np.zeros((num_classes, num_classes), np.int64) for _ in logit_offsets]
     with torch.inference_mode():
         for t, i in frames:
             image, labels = transects[t].images[i], transects[t].labels[i]
             size = network_size((image.shape[1], image.shape[0]), input_width)
             x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]).to(device)
-            logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)
-            pred = logits.argmax(1)[0].cpu().numpy()
+            logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)[0]
             truth = lut[labels]
             valid = truth < num_classes
-            confusion += np.bincount(truth[valid] * num_classes + pred[valid], minlength=num_classes ** 2).reshape(
-                num_classes, num_classes)
+            for confusion, offset in zip(confusions, logit_offsets):
+                pred = (logits + offset.to(logits.device).view(-1, 1, 1)).argmax(0).cpu().numpy()
+                confusion += np.bincount(truth[valid] * num_classes + pred[valid],
+                                         minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    return confusions
+
+
+def segmentation_metrics(confusion: np.ndarray) -> dict:
+    """Pixel accuracy, mean IoU over the classes present in the truth, and IoU by class index."""
     tp = np.diag(confusion).astype(np.float64)
     present = confusion.sum(1) > 0
     iou = tp / np.maximum(confusion.sum(0) + confusion.sum(1) - tp, 1)
     return {"pixel_accuracy": float(tp.sum() / max(confusion.sum(), 1)),
             "miou": float(iou[present].mean()) if present.any() else 0.0,
             "iou": {int(k): float(iou[k]) for k in np.nonzero(present)[0]}}
+
+
+def evaluate_segmentation(model, transects, frames, lut, num_classes, device, input_width) -> dict:
+    """Pixel accuracy and mean IoU (over classes present in the truth) on full validation frames."""
+    return segmentation_metrics(confusion_matrices(model, transects, frames, lut, num_classes, device, input_width,
+                                                   [torch.zeros(num_classes)])[0])
+
+
+def adjust_logits(model, transects, frames, lut, weights: torch.Tensor, device, input_width) -> dict:
+    """Undo part of the class-weighted loss's bias towards rare classes, as much as validation mIoU prefers.
+
+    A loss that weights class c by w_c teaches logits that favour c by log w_c; subtracting alpha log w_c from
+    the segmentation head's bias (alpha 0 = no change, 1 = the unweighted posterior) trades the rare classes'
+    recall for their precision. The alpha with the best validation mIoU is folded into the head.
+    """
+    log_weights = torch.where(weights > 0, weights, torch.ones_like(weights)).log().cpu()
+    confusions = confusion_matrices(model, transects, frames, lut, len(weights), device, input_width,
+                                    [-alpha * log_weights for alpha in LOGIT_ADJUSTMENTS])
+    miou = [segmentation_metrics(c)["miou"] for c in confusions]
+    best = int(np.argmax(miou))
+    head = model.segmentation_head[0]
+    with torch.no_grad():
+        head.bias -= LOGIT_ADJUSTMENTS[best] * log_weights.to(head.bias.device)
+    return {"alpha": LOGIT_ADJUSTMENTS[best], "validation_miou_by_alpha": dict(zip(LOGIT_ADJUSTMENTS, miou)),
+            "note": "alpha x log(class weight) subtracted from the segmentation head's bias after training"}
 
 
 def _describe_data(settings: SegmentationTraining) -> str:
@@ -150,12 +183,17 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         return labels
 
     loop = run_loop(model, settings, step, validate, log)
+    adjustment = None
+    if val_frames:
+        adjustment = adjust_logits(model, transects, val_frames, lut, weights, device, settings.input_width)
+        log(f"logit adjustment {adjustment['alpha']:g} (validation mIoU by alpha: "
+            + ", ".join(f"{a:g} {m:.3f}" for a, m in adjustment["validation_miou_by_alpha"].items()) + ")")
     metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
                   "initialised_from": settings.init, "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
-                  "history": loop.history},
+                  "history": loop.history, "logit_adjustment": adjustment},
         metrics={"validation": "held-out blocks of the synthetic training transects",
                  "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
                  "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}},
