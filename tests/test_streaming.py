@@ -25,13 +25,13 @@ def _frames(xs):
         yield points, channels, np.ones(len(points), np.float32), colours, depth, K, pose
 
 
-def _map(finished=None, reach=None):
+def _map(finished=None, reach=None, trail=None):
     reach = reach or camera_reach(K, SIZE, MAX_DEPTH, VOXEL)
-    return StreamingMap(VOXEL, 2, IDS, MAX_DEPTH, reach, finished)
+    return StreamingMap(VOXEL, 2, IDS, MAX_DEPTH, reach, finished, trail)
 
 
-def _mapped(xs, reach=None):
-    streaming = _map(reach=reach)
+def _mapped(xs, reach=None, trail=None):
+    streaming = _map(reach=reach, trail=trail)
     for frame in _frames(xs):
         streaming.add(*frame)
     return streaming
@@ -54,6 +54,19 @@ def test_finalising_behind_the_camera_frees_memory_and_keeps_the_map():
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.n_views, b.n_views)
     assert ((a.labels == 18) == (a.points[:, 1] >= 0)).mean() > 0.98
+
+
+def test_blocks_left_behind_are_finalised_long_before_they_are_out_of_reach():
+    xs = np.arange(0, 10.0, 0.1)
+    reach = camera_reach(K, SIZE, 6.0, VOXEL)  # depth could reach 6 m; the seabed is 1 m below the camera
+    trailing, reach_only, whole = (_mapped(xs, reach, trail) for trail in (None, reach, np.inf))
+    assert whole.finished.count == 0 and reach_only.finished.count > 0
+    open_blocks = len(trailing.surface.block_coordinates())
+    assert open_blocks < 0.6 * len(reach_only.surface.block_coordinates())
+    a, b = _in_voxel_order(trailing.cloud()), whole.cloud()
+    np.testing.assert_array_equal(a.points, b.points)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(a.n_views, b.n_views)
 
 
 def _in_voxel_order(cloud):

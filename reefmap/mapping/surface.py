@@ -30,11 +30,11 @@ class SurfaceVolume:
         return o3d.t.geometry.VoxelBlockGrid(("tsdf", "weight"), (o3d.core.float32, o3d.core.float32), ((1), (1)),
                                              self.voxel_size, BLOCK_RESOLUTION, 1000)
 
-    def integrate(self, depth_m: np.ndarray, K: np.ndarray, pose: np.ndarray) -> None:
+    def integrate(self, depth_m: np.ndarray, K: np.ndarray, pose: np.ndarray) -> np.ndarray:
         """Fuse one (H, W) depth map (map units along the optical axis; 0 = no depth) seen by pinhole `K` (3, 3)
-        from camera-to-world `pose` (4, 4)."""
+        from camera-to-world `pose` (4, 4); returns the (M, 3) int64 coordinates of the blocks it updated."""
         if not (depth_m > 0).any():
-            return
+            return np.zeros((0, 3), np.int64)
         o3d = open3d()
         core = o3d.core
         image = o3d.t.geometry.Image(core.Tensor(np.ascontiguousarray(depth_m, dtype=np.float32)))
@@ -44,6 +44,7 @@ class SurfaceVolume:
                                                               self.truncation_voxels)
         self.volume.integrate(blocks, image, intrinsic, extrinsic, 1.0, self.max_depth, self.truncation_voxels)
         self.frames += 1
+        return blocks.numpy().astype(np.int64)
 
     @property
     def block_size(self) -> float:
