@@ -88,3 +88,20 @@ def test_ground_frame_points_the_way_the_camera_travelled():
     frame = fit_ground_frame(points, cameras)
     assert frame.axes[0][0] < -0.99
     assert np.linalg.det(frame.axes) == pytest.approx(1.0)
+
+
+def test_the_grid_is_the_same_whatever_the_chunks_it_is_built_in():
+    rng = np.random.default_rng(1)
+    n = 2000
+    local = np.stack([rng.uniform(0, 2, n), rng.uniform(-1, 1, n), np.round(rng.uniform(0, 0.1, n), 2)], 1)
+    local = local.astype(np.float32)  # rounded heights: many cells have ties for their highest point
+    labels = rng.choice([0, 5, 18, 22], n).astype(np.int32)
+    colours = rng.integers(0, 255, (n, 3), dtype=np.uint8)
+    confidence, factor = rng.uniform(0, 1, n).astype(np.float32), rng.uniform(1, 2, n)
+    whole, chunked = (top_down_grid(local, labels, colours, 0.1, 0.02, 39, 0.5, confidence, factor, chunk_points=size)
+                      for size in (n, 77))
+    for name in ("labels", "rgb", "confidence", "height"):
+        np.testing.assert_array_equal(getattr(whole, name), getattr(chunked, name), err_msg=name)
+    np.testing.assert_allclose(whole.segment_cells, chunked.segment_cells, rtol=1e-12)
+    np.testing.assert_allclose(whole.segment_surface, chunked.segment_surface, rtol=1e-12)
+    assert whole.origin_uv == chunked.origin_uv and whole.segment_cells.sum() > 0

@@ -9,6 +9,14 @@ import numpy as np
 from reefmap.taxonomy import UNLABELLED, Taxonomy
 
 
+COVER_CHUNK_POINTS = 1_000_000  # points rasterised at a time: the temporaries stay small however large the map
+
+
+def point_chunks(n: int, chunk_points: int = COVER_CHUNK_POINTS):
+    """Consecutive slices covering range(n), `chunk_points` long (the last may be shorter)."""
+    return [slice(i, min(i + chunk_points, n)) for i in range(0, n, chunk_points)]
+
+
 @dataclass(frozen=True)
 class GroundFrame:
     """A seabed-aligned frame: `axes` rows are (along-transect u, across v, up n); `origin` in map units."""
@@ -19,7 +27,11 @@ class GroundFrame:
     def to_local(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) map points -> (N, 3) float32 (u, v, height) in the seabed frame (float32 like the cloud: a long
         transect's millions of points are not doubled in size)."""
-        return (np.asarray(points, np.float32) - self.origin.astype(np.float32)) @ self.axes.T.astype(np.float32)
+        local = np.empty((len(points), 3), np.float32)
+        origin, axes = self.origin.astype(np.float32), self.axes.T.astype(np.float32)
+        for c in point_chunks(len(points)):
+            local[c] = (np.asarray(points[c], np.float32) - origin) @ axes
+        return local
 
 
 def fit_ground_frame(points: np.ndarray, camera_centres: np.ndarray, up: np.ndarray | None = None) -> GroundFrame:
@@ -71,62 +83,80 @@ class TopDownGrid:
 
 def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, cell_size: float,
                   top_band: float, max_id: int, segment_length: float | None = None,
-                  confidence: np.ndarray | None = None, surface_factor: np.ndarray | None = None) -> TopDownGrid:
+                  confidence: np.ndarray | None = None, surface_factor: np.ndarray | None = None,
+                  chunk_points: int = COVER_CHUNK_POINTS) -> TopDownGrid:
     """Rasterise (N, 3) seabed-frame points as seen from above.
 
-    Each cell shows its highest labelled point. For cover, the cell's area is shared among the labels of
-    its points within `top_band` of that highest point (its visible top surface), so a tape or a branch
-    narrower than a cell takes only its share of the cell. Areas are also split into segments of
-    `segment_length` along u, counted from the start of the map (one segment when None).
+    Each cell shows its highest labelled point (the first of them in point order on a tie). For cover, the cell's
+    area is shared among the labels of its points within `top_band` of that highest point (its visible top surface),
+    so a tape or a branch narrower than a cell takes only its share of the cell. Areas are also split into segments
+    of `segment_length` along u, counted from the start of the map (one segment when None).
     Each point's share times its `surface_factor` (surface area over planar area around it; 1 when None) is
     its 3D surface area. `confidence` (N,) is the points' label confidence (1 when None).
+    The points are passed over in chunks of `chunk_points`, so no temporary is as long as the cloud.
     """
-    keep = labels != UNLABELLED
-    confidence = np.ones(len(labels), np.float32) if confidence is None else confidence
-    surface_factor = np.ones(len(labels)) if surface_factor is None else surface_factor
-    if not keep.all():
-        local, labels, colours = local[keep], labels[keep], colours[keep]
-        confidence, surface_factor = confidence[keep], surface_factor[keep]
-    if len(local) == 0:
+    chunks = point_chunks(len(labels), chunk_points)
+    labelled = [labels[c] != UNLABELLED for c in chunks]
+    if not any(k.any() for k in labelled):
         empty = np.zeros((1, max_id + 1))
         return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
                            np.zeros((0, 0), np.float32), empty, empty, cell_size, (0.0, 0.0), segment_length or np.inf)
-    u0, v1 = local[:, 0].min(), local[:, 1].max()
-    col = np.floor((local[:, 0] - u0) / cell_size).astype(np.int64)
-    row = np.floor((v1 - local[:, 1]) / cell_size).astype(np.int64)
-    h, w = int(row.max()) + 1, int(col.max()) + 1
-    cell = row * w + col
-    del row
-    order = np.lexsort((-local[:, 2], cell))  # per cell, its highest point first
-    sorted_cells = cell[order]
-    first = order[np.concatenate([[True], sorted_cells[1:] != sorted_cells[:-1]])]
-    del order, sorted_cells
+    u0 = min(local[c, 0][k].min() for c, k in zip(chunks, labelled) if k.any())
+    v1 = max(local[c, 1][k].max() for c, k in zip(chunks, labelled) if k.any())
+
+    def cells(c: slice, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        col = np.floor((local[c, 0][k] - u0) / cell_size).astype(np.int64)
+        return np.floor((v1 - local[c, 1][k]) / cell_size).astype(np.int64), col
+
+    h = w = 0
+    for c, k in zip(chunks, labelled):
+        if k.any():
+            row, col = cells(c, k)
+            h, w = max(h, int(row.max()) + 1), max(w, int(col.max()) + 1)
+
+    def chunk_cells():
+        for c, k in zip(chunks, labelled):
+            row, col = cells(c, k)
+            yield c, k, row * w + col, col
+
+    top = np.full(h * w, -np.inf, local.dtype)
+    for c, k, cell, _ in chunk_cells():
+        np.maximum.at(top, cell, local[c, 2][k])
+    first = np.full(h * w, len(labels), np.int32 if len(labels) < 2 ** 31 - 1 else np.int64)  # highest point
+    for c, k, cell, _ in chunk_cells():
+        highest = local[c, 2][k] == top[cell]
+        np.minimum.at(first, cell[highest], np.arange(c.start, c.stop)[k][highest])
+    filled = first < len(labels)
     label_grid = np.zeros(h * w, dtype=np.int32)
     rgb_grid = np.zeros((h * w, 3), dtype=np.uint8)
     confidence_grid = np.zeros(h * w, dtype=np.float32)
-    label_grid[cell[first]] = labels[first]
-    rgb_grid[cell[first]] = colours[first]
-    confidence_grid[cell[first]] = confidence[first]
-    top = np.full(h * w, -np.inf, np.float32)
-    top[cell[first]] = local[first, 2]
-    height = np.where(np.isfinite(top), top, np.nan).astype(np.float32)
-    in_band = local[:, 2] >= top[cell] - np.float32(top_band)
-    del top
-    band_cells = cell[in_band]
-    del cell
-    band_count = np.bincount(band_cells, minlength=h * w)
-    share = 1.0 / band_count[band_cells]
-    del band_cells, band_count
+    label_grid[filled] = labels[first[filled]]
+    rgb_grid[filled] = colours[first[filled]]
+    confidence_grid[filled] = 1.0 if confidence is None else confidence[first[filled]]
+    del first
+    height = top.astype(np.float32)
+    height[~filled] = np.nan
+    band_floor = top
+    band_floor -= np.asarray(top_band, local.dtype)  # in place: the top is not needed any more
+    band_count = np.zeros(h * w, np.int32)
+    for c, k, cell, _ in chunk_cells():
+        np.add.at(band_count, cell[local[c, 2][k] >= band_floor[cell]], 1)
     segment_length = segment_length or np.inf
-    segment = np.floor(col[in_band] * cell_size / segment_length).astype(np.int64) if np.isfinite(segment_length) \
-        else np.zeros(int(in_band.sum()), np.int64)
-    n_segments = int(segment.max()) + 1
-    key = segment * (max_id + 1) + labels[in_band]
+    n_segments = int(np.floor((w - 1) * cell_size / segment_length)) + 1 if np.isfinite(segment_length) else 1
     size = n_segments * (max_id + 1)
-    planar = np.bincount(key, weights=share, minlength=size).reshape(n_segments, max_id + 1)
-    surface = np.bincount(key, weights=share * surface_factor[in_band], minlength=size).reshape(n_segments, max_id + 1)
+    planar, surface = np.zeros(size), np.zeros(size)
+    for c, k, cell, col in chunk_cells():
+        in_band = local[c, 2][k] >= band_floor[cell]
+        share = 1.0 / band_count[cell[in_band]]
+        segment = np.floor(col[in_band] * cell_size / segment_length).astype(np.int64) if np.isfinite(segment_length) \
+            else np.zeros(int(in_band.sum()), np.int64)
+        key = segment * (max_id + 1) + labels[c][k][in_band]
+        planar += np.bincount(key, weights=share, minlength=size)
+        factor = 1.0 if surface_factor is None else surface_factor[c][k][in_band]
+        surface += np.bincount(key, weights=share * factor, minlength=size)
     return TopDownGrid(label_grid.reshape(h, w), rgb_grid.reshape(h, w, 3), confidence_grid.reshape(h, w),
-                       height.reshape(h, w), planar, surface, cell_size, (float(u0), float(v1)), segment_length)
+                       height.reshape(h, w), planar.reshape(n_segments, max_id + 1),
+                       surface.reshape(n_segments, max_id + 1), cell_size, (float(u0), float(v1)), segment_length)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reefmap.report.cover import point_chunks
+
 
 @dataclass(frozen=True)
 class Rugosity:
@@ -21,13 +23,19 @@ def height_grid(local: np.ndarray, cell_size: float) -> np.ndarray:
 
     The mean, unlike the maximum, does not turn the scatter of voxel positions into false relief.
     """
-    col = np.floor((local[:, 0] - local[:, 0].min()) / cell_size).astype(np.int64)
-    row = np.floor((local[:, 1] - local[:, 1].min()) / cell_size).astype(np.int64)
-    h, w = int(row.max()) + 1, int(col.max()) + 1
-    cell = row * w + col
-    total = np.bincount(cell, weights=local[:, 2], minlength=h * w)
-    count = np.bincount(cell, minlength=h * w)
+    low = local[:, :2].min(axis=0)
+    h, w = _cell_of(local[:, :2].max(axis=0)[None], low, cell_size)[0] + 1
+    total, count = np.zeros(h * w), np.zeros(h * w, np.int64)
+    for c in point_chunks(len(local)):
+        cell = _cell_of(local[c, :2], low, cell_size) @ np.array([w, 1])
+        total += np.bincount(cell, weights=local[c, 2], minlength=h * w)
+        count += np.bincount(cell, minlength=h * w)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan).reshape(h, w)
+
+
+def _cell_of(uv: np.ndarray, low: np.ndarray, cell_size: float) -> np.ndarray:
+    """(N, 2) int64 (row, column) of the height-grid cells of (N, 2) (u, v) points; the grid starts at `low` (u, v)."""
+    return np.floor((uv[:, ::-1] - low[::-1]) / cell_size).astype(np.int64)
 
 
 def block_surface_ratio(heights: np.ndarray, cell_size: float) -> np.ndarray:
@@ -58,16 +66,19 @@ def rugosity(heights: np.ndarray, cell_size: float, segment_length: float) -> Ru
 
 
 def point_surface_factor(local: np.ndarray, heights: np.ndarray, cell_size: float) -> np.ndarray:
-    """(N,) surface over planar area around each seabed-frame point (the mean of the blocks touching its cell of
+    """(N,) float32 surface over planar area around each seabed-frame point (the mean of the blocks touching its cell of
     the `height_grid` built from the same points); 1 where no block is filled."""
     ratio = block_surface_ratio(heights, cell_size)
     padded = np.pad(ratio, 1, constant_values=np.nan)  # cell (r, c) touches blocks (r-1..r, c-1..c)
     touching = np.stack([padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]])
     count = np.isfinite(touching).sum(axis=0)
     per_cell = np.where(count > 0, np.nansum(touching, axis=0) / np.maximum(count, 1), 1.0)
-    col = np.floor((local[:, 0] - local[:, 0].min()) / cell_size).astype(np.int64)
-    row = np.floor((local[:, 1] - local[:, 1].min()) / cell_size).astype(np.int64)
-    return per_cell[row, col]
+    low = local[:, :2].min(axis=0)
+    factor = np.empty(len(local), np.float32)
+    for c in point_chunks(len(local)):
+        row, col = _cell_of(local[c, :2], low, cell_size).T
+        factor[c] = per_cell[row, col]
+    return factor
 
 
 def _triangle_area(edge1_xy: np.ndarray, edge2_xy: np.ndarray, dz1: np.ndarray, dz2: np.ndarray) -> np.ndarray:
