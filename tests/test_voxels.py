@@ -76,7 +76,7 @@ def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, monkeypatch
     from reefmap.mapping.cloud import write_las
     from reefmap.mapping.voxels import LabelledCloud
 
-    monkeypatch.setattr(cloud_module, "LAS_CHUNK_POINTS", chunk)  # 1: every point written as its own chunk
+    monkeypatch.setattr(cloud_module, "WRITE_CHUNK_POINTS", chunk)  # 1: every point written as its own chunk
     cloud = LabelledCloud(points=np.array([[1.0, 2.0, 3.0], [1.5, 2.25, 2.9875]], np.float32),
                           colours=np.array([[255, 0, 10], [1, 2, 3]], np.uint8), labels=np.array([39, 5], np.int32),
                           confidence=np.array([0.5, 1.0], np.float32), n_views=np.array([3, 7], np.int32))
@@ -87,6 +87,23 @@ def test_las_export_keeps_classes_colours_and_extra_fields(tmp_path, monkeypatch
     np.testing.assert_allclose(np.stack([las.x, las.y, las.z], 1), cloud.points, atol=1e-3)
     assert (np.asarray(las.red) // 257).tolist() == [255, 1] and las.n_views.tolist() == [3, 7]
     np.testing.assert_allclose(las.confidence, [0.5, 1.0])
+
+
+@pytest.mark.parametrize("chunk", [500_000, 2])
+def test_ply_export_reads_back_whole_in_open3d(tmp_path, monkeypatch, chunk):
+    from reefmap.mapping import cloud as cloud_module
+    from reefmap.mapping.cloud import read_ply, write_ply
+    from reefmap.mapping.voxels import LabelledCloud
+
+    monkeypatch.setattr(cloud_module, "WRITE_CHUNK_POINTS", chunk)  # 2: the last chunk is shorter
+    rng = np.random.default_rng(0)
+    cloud = LabelledCloud(points=rng.normal(0, 10, (5, 3)).astype(np.float32),
+                          colours=rng.integers(0, 256, (5, 3)).astype(np.uint8), labels=np.array([39, 5, 0, 18, 22], np.int32),
+                          confidence=rng.uniform(0, 1, 5).astype(np.float32), n_views=np.array([3, 7, 0, 1, 2], np.int32))
+    write_ply(cloud, tmp_path / "c.ply")
+    back = read_ply(tmp_path / "c.ply")
+    for name in LabelledCloud.FIELDS:
+        np.testing.assert_array_equal(getattr(back, name), getattr(cloud, name), err_msg=name)
 
 
 def test_a_restored_map_continues_exactly():

@@ -1,4 +1,4 @@
-"""The labelled cloud as an Open3D point cloud, and its binary PLY file."""
+"""The labelled cloud in files: binary PLY (read and written), LAS/LAZ (written)."""
 
 from __future__ import annotations
 
@@ -9,24 +9,28 @@ import numpy as np
 from reefmap.mapping.voxels import LabelledCloud
 from reefmap.o3d import open3d
 
-
-def to_open3d(cloud: LabelledCloud):
-    """An `open3d.t.geometry.PointCloud` with positions, uint8 colours and label/confidence/n_views attributes."""
-    o3d = open3d()
-    pc = o3d.t.geometry.PointCloud()
-    pc.point.positions = o3d.core.Tensor(np.ascontiguousarray(cloud.points, dtype=np.float32))
-    pc.point.colors = o3d.core.Tensor(np.ascontiguousarray(cloud.colours, dtype=np.uint8))
-    pc.point.label = o3d.core.Tensor(cloud.labels.astype(np.int32)[:, None])
-    pc.point.confidence = o3d.core.Tensor(cloud.confidence.astype(np.float32)[:, None])
-    pc.point.n_views = o3d.core.Tensor(cloud.n_views.astype(np.int32)[:, None])
-    return pc
+WRITE_CHUNK_POINTS = 500_000  # points converted at a time by the file writers: a long transect's copies stay small
+PLY_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),
+                       ("label", "<i4"), ("confidence", "<f4"), ("n_views", "<i4")])
+_PLY_TYPES = {"<f4": "float", "|u1": "uchar", "<i4": "int"}
 
 
 def write_ply(cloud: LabelledCloud, path: str | Path) -> None:
-    """Binary PLY with x, y, z, red, green, blue, label, confidence, n_views."""
-    o3d = open3d()
-    if not o3d.t.io.write_point_cloud(str(path), to_open3d(cloud), write_ascii=False):
-        raise OSError(f"Open3D could not write {path}")
+    """Binary little-endian PLY with x, y, z, red, green, blue, label, confidence, n_views per vertex (the layout
+    Open3D writes and reads), written in chunks."""
+    header = ["ply", "format binary_little_endian 1.0", "comment Created by reefmap", f"element vertex {len(cloud)}"]
+    header += [f"property {_PLY_TYPES[PLY_VERTEX[name].str]} {name}" for name in PLY_VERTEX.names]
+    with open(path, "wb") as f:
+        f.write(("\n".join(header + ["end_header"]) + "\n").encode("ascii"))
+        for start in range(0, len(cloud), WRITE_CHUNK_POINTS):
+            part = cloud.take(slice(start, start + WRITE_CHUNK_POINTS))
+            vertices = np.empty(len(part), PLY_VERTEX)
+            for k, axis in enumerate("xyz"):
+                vertices[axis] = part.points[:, k]
+            for k, channel in enumerate(("red", "green", "blue")):
+                vertices[channel] = part.colours[:, k]
+            vertices["label"], vertices["confidence"], vertices["n_views"] = part.labels, part.confidence, part.n_views
+            f.write(vertices.tobytes())
 
 
 def read_ply(path: str | Path) -> LabelledCloud:
@@ -48,9 +52,6 @@ def read_ply(path: str | Path) -> LabelledCloud:
                          field("n_views", 0, np.int32))
 
 
-LAS_CHUNK_POINTS = 500_000
-
-
 def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     """LAS 1.4, point format 7: x, y, z, 16-bit RGB, the class id in `classification` (8 bits holds all 39
     Coralscapes ids) and extra dimensions `confidence` and `n_views`; millimetre coordinate precision.
@@ -63,8 +64,8 @@ def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     header.add_extra_dims([laspy.ExtraBytesParams(name="confidence", type=np.float32),
                            laspy.ExtraBytesParams(name="n_views", type=np.int32)])
     with laspy.open(str(path), mode="w", header=header) as writer:
-        for start in range(0, len(cloud), LAS_CHUNK_POINTS):  # in chunks: a long transect's copies stay small
-            part = cloud.take(slice(start, start + LAS_CHUNK_POINTS))
+        for start in range(0, len(cloud), WRITE_CHUNK_POINTS):
+            part = cloud.take(slice(start, start + WRITE_CHUNK_POINTS))
             record = laspy.ScaleAwarePointRecord.zeros(len(part), header=header)
             record.x, record.y, record.z = (part.points[:, k].astype(np.float64) for k in range(3))
             record.red, record.green, record.blue = (part.colours[:, k].astype(np.uint16) * 257 for k in range(3))
