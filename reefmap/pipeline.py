@@ -29,7 +29,6 @@ from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
 from reefmap.mapping.voxels import LabelledCloud
-from reefmap.memory import return_freed_memory
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
@@ -316,7 +315,6 @@ def _measure(source: FrameSource, fuser: FrameFuser, taxonomy: Taxonomy, config:
                       "water) and were left out of the map; the camera is assumed still across them")
     with timer.stage("fusion"):
         cloud = fuser.cloud()
-    return_freed_memory()  # the open map's stores, before the final stage needs room for the whole cloud
     if len(cloud) < 3:
         raise EmptyMapError(
             f"nothing could be mapped from {len(fuser.poses)} frames: every pixel was water/ignored or farther than "

@@ -37,20 +37,25 @@ class FinishedPoints:
         self.count += 1
 
     def take_all(self) -> LabelledCloud:
-        """Every chunk as one cloud, in the order appended; the store is empty afterwards. Built one field at a
-        time, so the chunks and the result are never both in memory whole."""
+        """Every chunk as one cloud, in the order appended; the store is empty afterwards. From files, each field is
+        filled in chunk by chunk, so no more than one chunk is ever held besides the result."""
         if self.folder is None:
             chunks, self._chunks = self._chunks, []
             fields = {name: np.concatenate([getattr(c, name) for c in chunks]) if chunks else None
                       for name in LabelledCloud.FIELDS}
         else:
-            fields = {}
+            lengths = []
+            for k in range(self.count):
+                with np.load(self._chunk_path(k)) as chunk:
+                    lengths.append(len(chunk["labels"]))
+            fields = dict.fromkeys(LabelledCloud.FIELDS)
             for name in LabelledCloud.FIELDS:
-                parts = []
-                for k in range(self.count):
+                for k, start in enumerate(np.cumsum([0] + lengths[:-1])):
                     with np.load(self._chunk_path(k)) as chunk:
-                        parts.append(chunk[name])
-                fields[name] = np.concatenate(parts) if parts else None
+                        part = chunk[name]
+                    if fields[name] is None:
+                        fields[name] = np.empty((sum(lengths),) + part.shape[1:], part.dtype)
+                    fields[name][start:start + len(part)] = part
         self.count = 0
         if fields["points"] is None:
             return LabelledCloud.concatenate([])

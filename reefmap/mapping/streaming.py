@@ -9,6 +9,7 @@ import numpy as np
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.surface import BLOCK_RESOLUTION, TRUNCATION_VOXELS, SurfaceVolume
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap, block_keys, in_sorted, pack_cells, sorted_index
+from reefmap.memory import return_freed_memory
 
 TRAIL = 0.25  # share of the camera's reach it must travel without seeing a block before the block is left behind
 FINALISE_STEP = 0.5  # finalise again once the camera has travelled this share of the trail
@@ -112,6 +113,8 @@ class StreamingMap:
         is_open = ~in_sorted(block_keys(points, self.voxel_size, BLOCK_RESOLUTION), self.finalised_blocks)
         self.finished.append(self.votes.cloud(self.class_ids, points[is_open]))
         self.votes = self.surface = None
+        del points, is_open
+        return_freed_memory()  # the open map's stores, before the whole cloud is read back
         return self.finished.take_all()
 
     def state(self) -> dict[str, np.ndarray]:
