@@ -2,6 +2,7 @@
 
 import base64
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -44,6 +45,18 @@ def test_report_command_regenerates_the_report(oracle_run, tmp_path, monkeypatch
     assert not list(run.glob(".report*"))
     code, _, err = run_cli(monkeypatch, capsys, "report", tmp_path / "nowhere")
     assert code != 0 and err.count("\n") == 1 and "not a finished `reefmap process` run" in err
+
+
+def test_the_report_of_a_long_wide_map_stays_one_page(oracle_run, tmp_path, monkeypatch, capsys):
+    run = shutil.copytree(oracle_run, tmp_path / "run")
+    cell = float(json.loads((run / "summary.json").read_text())["map"]["cell_size"])
+    rng = np.random.default_rng(0)
+    ortho = rng.integers(0, 256, (int(12 / cell), int(150 / cell), 4), dtype=np.uint8)  # 150 x 12 map units
+    for name in ("ortho_rgb.png", "ortho_labels.png"):
+        cv2.imwrite(str(run / name), ortho)
+    code, _, _ = run_cli(monkeypatch, capsys, "report", run)
+    figure = _images((run / "report.html").read_text())["ortho"]
+    assert code == 0 and 3000 < figure.shape[0] <= 36 * 110  # 15 rows a map, each as tall as wide: 400 inches uncapped
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium is not installed")

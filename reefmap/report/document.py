@@ -17,6 +17,7 @@ import numpy as np
 from reefmap.errors import UsageError
 
 STRIP_ROW_M = 10.0  # the ortho maps are cut into rows of at most this many map units
+MAX_ORTHO_FIGURE_IN = 36.0  # the report's ortho figure stays one page (4000 px) however long and wide the map
 
 
 @dataclass
@@ -213,8 +214,8 @@ def figures(record: RunRecord) -> dict[str, bytes]:
     n_rows = _ortho_rows(record)
     height_ratio = record.ortho_labels.shape[0] * record.cell_size / STRIP_ROW_M
     out = {}
-    fig, axes = plt.subplots(2 * n_rows, 1, figsize=(11, 1.2 + 2 * n_rows * max(0.6, 11 * height_ratio * 0.8)),
-                             squeeze=False)
+    ortho_height = min(MAX_ORTHO_FIGURE_IN, 1.2 + 2 * n_rows * max(0.6, 11 * height_ratio * 0.8))
+    fig, axes = plt.subplots(2 * n_rows, 1, figsize=(11, ortho_height), squeeze=False)
     draw_ortho_rows(axes[:n_rows, 0], record.ortho_rgb, record.cell_size, "ortho image (seen from above)", _unit(record))
     draw_ortho_rows(axes[n_rows:, 0], record.ortho_labels, record.cell_size, "class map", _unit(record))
     _legend(fig, [r["class_name"] for r in rows], colours)
