@@ -26,6 +26,18 @@ def test_scale_from_the_tape_and_the_fallback_to_the_camera_path():
     assert scale.factor == pytest.approx(10.0) and "tape was not found" in warning
 
 
+def test_a_tape_seen_over_part_of_the_transect_is_not_taken_for_the_whole_tape():
+    t = np.linspace(0, 0.9, 500)  # the model found the tape over 0.9 of the 2.0 map units the camera swam along it
+    local = np.stack([t, np.zeros_like(t), np.zeros_like(t)], axis=1)
+    path = np.stack([np.linspace(0.0, 2.0, 50), np.zeros(50)], axis=1)
+    scale, warning = scale_from_tape(local, np.ones(len(t), bool), 20.0, path, voxel_size=0.002)
+    assert scale.factor == pytest.approx(10.0) and "seen over only 45 %" in warning
+    assert scale.source.startswith("camera path")
+    whole = np.stack([np.linspace(0, 1.6, 800), np.zeros(800), np.zeros(800)], axis=1)  # 80 %: taken as the tape
+    scale, warning = scale_from_tape(whole, np.ones(800, bool), 20.0, path, voxel_size=0.002)
+    assert warning is None and scale.factor == pytest.approx(12.5, rel=0.002)
+
+
 def test_scale_from_altitude():
     heights = np.random.default_rng(1).normal(0.75, 0.05, 400)
     scale = scale_from_altitude(heights, 1.5)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MIN_TAPE_POINTS = 50
+TAPE_MIN_COVERAGE = 0.7  # a tape seen over less of the camera's travel along it is taken as only partly seen
 TAPE_SPAN_PERCENTILES = (0.5, 99.5)
 TAPE_BINS = 50
 DENSE_SHARE = 0.25
@@ -76,23 +77,28 @@ def scale_from_tape(local: np.ndarray, is_tape: np.ndarray, tape_length_m: float
     """Scale that makes the tape seen in the map `tape_length_m` long; (estimate, warning or None).
 
     The map must show the whole tape from end to end. With too few tape points (a model that does not see the
-    tape) the camera path along the seabed stands in for it, which assumes the diver swam the tape end to end.
+    tape), or a tape spanning less than `TAPE_MIN_COVERAGE` of the camera's travel along the transect (a model that
+    sees only part of it), the camera path along the seabed stands in for it, which assumes the diver swam the tape
+    end to end.
     """
+    path_span = float(np.ptp(path_uv[:, 0])) if len(path_uv) else 0.0
     points = local[is_tape, :2]
+    seen = "not found in the map"
     if len(points) >= MIN_TAPE_POINTS:
         span, spread = tape_span(points)
-        if span > 0:
+        if span >= TAPE_MIN_COVERAGE * path_span and span > 0:
             uncertainty = 100 * np.hypot(spread, voxel_size) / span
             return ScaleEstimate(tape_length_m / span, "transect tape seen in the map (--tape-length-m)", span,
                                  float(uncertainty)), None
-    span = float(np.ptp(path_uv[:, 0])) if len(path_uv) else 0.0
-    if span <= 0:
+        if span > 0:
+            seen = f"seen over only {100 * span / path_span:.0f} % of the camera's travel along it"
+    if path_span <= 0:
         return ScaleEstimate(1.0, "none: the map shows no tape and the camera did not move", 0.0, 100.0), \
             "--tape-length-m: the map shows no tape and the camera did not move; the map stays in relative units"
-    return ScaleEstimate(tape_length_m / span, "camera path along the transect (tape not found in the map)", span,
-                         10.0), ("--tape-length-m: the tape was not found in the map, so the camera path along the "
-                                 "seabed was taken as the tape's length; check that the video runs from one end of "
-                                 "the tape to the other")
+    return ScaleEstimate(tape_length_m / path_span, f"camera path along the transect (tape {seen})", path_span,
+                         10.0), (f"--tape-length-m: the tape was {seen}, so the camera path along the seabed was "
+                                 "taken as the tape's length; check that the video runs from one end of the tape to "
+                                 "the other, or use --mapping sfm, whose map shows the tape more completely")
 
 
 def scale_from_altitude(camera_heights: np.ndarray, altitude_m: float) -> ScaleEstimate:
