@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reefmap.mapping.voxels import LabelledCloud
+from reefmap.mapping.voxels import LabelledCloud, point_chunks
 from reefmap.o3d import open3d
 
 WRITE_CHUNK_POINTS = 500_000  # points converted at a time by the file writers: a long transect's copies stay small
@@ -22,8 +22,8 @@ def write_ply(cloud: LabelledCloud, path: str | Path) -> None:
     header += [f"property {_PLY_TYPES[PLY_VERTEX[name].str]} {name}" for name in PLY_VERTEX.names]
     with open(path, "wb") as f:
         f.write(("\n".join(header + ["end_header"]) + "\n").encode("ascii"))
-        for start in range(0, len(cloud), WRITE_CHUNK_POINTS):
-            part = cloud.take(slice(start, start + WRITE_CHUNK_POINTS))
+        for chunk in point_chunks(len(cloud), WRITE_CHUNK_POINTS):
+            part = cloud.take(chunk)
             vertices = np.empty(len(part), PLY_VERTEX)
             for k, axis in enumerate("xyz"):
                 vertices[axis] = part.points[:, k]
@@ -64,8 +64,8 @@ def write_las(cloud: LabelledCloud, path: str | Path) -> None:
     header.add_extra_dims([laspy.ExtraBytesParams(name="confidence", type=np.float32),
                            laspy.ExtraBytesParams(name="n_views", type=np.int32)])
     with laspy.open(str(path), mode="w", header=header) as writer:
-        for start in range(0, len(cloud), WRITE_CHUNK_POINTS):
-            part = cloud.take(slice(start, start + WRITE_CHUNK_POINTS))
+        for chunk in point_chunks(len(cloud), WRITE_CHUNK_POINTS):
+            part = cloud.take(chunk)
             record = laspy.ScaleAwarePointRecord.zeros(len(part), header=header)
             record.x, record.y, record.z = (part.points[:, k].astype(np.float64) for k in range(3))
             record.red, record.green, record.blue = (part.colours[:, k].astype(np.uint16) * 257 for k in range(3))

@@ -37,6 +37,11 @@ def pack_cells(cells: np.ndarray) -> np.ndarray:
     return (cells[:, 0] << (2 * _BITS)) | (cells[:, 1] << _BITS) | cells[:, 2]
 
 
+def point_chunks(n: int, chunk_points: int) -> list[slice]:
+    """Consecutive slices covering range(n), `chunk_points` long (the last may be shorter)."""
+    return [slice(i, min(i + chunk_points, n)) for i in range(0, n, chunk_points)]
+
+
 @dataclass(frozen=True)
 class LabelledCloud:
     """The fused map as arrays: N points with class id, colour, vote confidence and view count."""

@@ -6,15 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from reefmap.mapping.voxels import point_chunks
 from reefmap.taxonomy import UNLABELLED, Taxonomy
 
-
 COVER_CHUNK_POINTS = 1_000_000  # points rasterised at a time: the temporaries stay small however large the map
-
-
-def point_chunks(n: int, chunk_points: int = COVER_CHUNK_POINTS):
-    """Consecutive slices covering range(n), `chunk_points` long (the last may be shorter)."""
-    return [slice(i, min(i + chunk_points, n)) for i in range(0, n, chunk_points)]
 
 
 @dataclass(frozen=True)
@@ -29,7 +24,7 @@ class GroundFrame:
         transect's millions of points are not doubled in size)."""
         local = np.empty((len(points), 3), np.float32)
         origin, axes = self.origin.astype(np.float32), self.axes.T.astype(np.float32)
-        for c in point_chunks(len(points)):
+        for c in point_chunks(len(points), COVER_CHUNK_POINTS):
             local[c] = (np.asarray(points[c], np.float32) - origin) @ axes
         return local
 
@@ -101,22 +96,16 @@ def top_down_grid(local: np.ndarray, labels: np.ndarray, colours: np.ndarray, ce
         empty = np.zeros((1, max_id + 1))
         return TopDownGrid(np.zeros((0, 0), np.int32), np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.float32),
                            np.zeros((0, 0), np.float32), empty, empty, cell_size, (0.0, 0.0), segment_length or np.inf)
-    u0 = min(local[c, 0][k].min() for c, k in zip(chunks, labelled) if k.any())
-    v1 = max(local[c, 1][k].max() for c, k in zip(chunks, labelled) if k.any())
-
-    def cells(c: slice, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        col = np.floor((local[c, 0][k] - u0) / cell_size).astype(np.int64)
-        return np.floor((v1 - local[c, 1][k]) / cell_size).astype(np.int64), col
-
-    h = w = 0
-    for c, k in zip(chunks, labelled):
-        if k.any():
-            row, col = cells(c, k)
-            h, w = max(h, int(row.max()) + 1), max(w, int(col.max()) + 1)
+    seen = [(c, k) for c, k in zip(chunks, labelled) if k.any()]
+    u0, u1 = min(local[c, 0][k].min() for c, k in seen), max(local[c, 0][k].max() for c, k in seen)
+    v0, v1 = min(local[c, 1][k].min() for c, k in seen), max(local[c, 1][k].max() for c, k in seen)
+    # floor is monotonic: the farthest points give the grid's size
+    h, w = int(np.floor((v1 - v0) / cell_size)) + 1, int(np.floor((u1 - u0) / cell_size)) + 1
 
     def chunk_cells():
         for c, k in zip(chunks, labelled):
-            row, col = cells(c, k)
+            col = np.floor((local[c, 0][k] - u0) / cell_size).astype(np.int64)
+            row = np.floor((v1 - local[c, 1][k]) / cell_size).astype(np.int64)
             yield c, k, row * w + col, col
 
     top = np.full(h * w, -np.inf, local.dtype)

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reefmap.report.cover import point_chunks
+from reefmap.mapping.voxels import point_chunks
+from reefmap.report.cover import COVER_CHUNK_POINTS
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ def height_grid(local: np.ndarray, cell_size: float) -> np.ndarray:
     low = local[:, :2].min(axis=0)
     h, w = _cell_of(local[:, :2].max(axis=0)[None], low, cell_size)[0] + 1
     total, count = np.zeros(h * w), np.zeros(h * w, np.int64)
-    for c in point_chunks(len(local)):
+    for c in point_chunks(len(local), COVER_CHUNK_POINTS):
         cell = _cell_of(local[c, :2], low, cell_size) @ np.array([w, 1])
         total += np.bincount(cell, weights=local[c, 2], minlength=h * w)
         count += np.bincount(cell, minlength=h * w)
@@ -75,7 +76,7 @@ def point_surface_factor(local: np.ndarray, heights: np.ndarray, cell_size: floa
     per_cell = np.where(count > 0, np.nansum(touching, axis=0) / np.maximum(count, 1), 1.0)
     low = local[:, :2].min(axis=0)
     factor = np.empty(len(local), np.float32)
-    for c in point_chunks(len(local)):
+    for c in point_chunks(len(local), COVER_CHUNK_POINTS):
         row, col = _cell_of(local[c, :2], low, cell_size).T
         factor[c] = per_cell[row, col]
     return factor
