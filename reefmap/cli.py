@@ -317,6 +317,9 @@ def _training_options(command):
 @click.option("--spread-points/--points-only", default=False, show_default=True,
               help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
                    "off by default: it scored lower than points only, see README).")
+@click.option("--colour-normalisation", type=click.Choice(["per-image", "fixed"]),
+              help="per-image: standardise each frame's colour channels (cancels the water's tint and haze); "
+                   "fixed: one mean/std for all frames. Default: that of --init, else per-image.")
 def train_segmentation_command(data, out, log_path, **options):
     """Train the U-Net on DATA: `reefmap synth` folders (dense labels), folders of images with label masks
     (Coralscapes/Cityscapes layout leftImg8bit/ + gtFine/, or images/ + masks/; mask values are class ids unless

@@ -13,7 +13,7 @@ import torch
 
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import pose_vector_to_matrix
-from reefmap.models.weights import LoadedWeights
+from reefmap.models.weights import LoadedWeights, normalise_batch
 from reefmap.timing import StageTimer
 from reefmap.video import Frame
 
@@ -54,12 +54,11 @@ def network_size(image_size: tuple[int, int], input_width: int) -> tuple[int, in
     return nw, nh
 
 
-def to_batch(images: list[np.ndarray], size: tuple[int, int], mean, std, device: torch.device) -> torch.Tensor:
+def to_batch(images: list[np.ndarray], size: tuple[int, int], normalisation: dict, device: torch.device) -> torch.Tensor:
     """List of (H, W, 3) uint8 RGB -> (B, 3, h, w) float normalised tensor on `device`, channels-last."""
     resized = np.stack([cv2.resize(im, size, interpolation=cv2.INTER_AREA) for im in images])
     x = torch.from_numpy(resized).to(device).permute(0, 3, 1, 2).float().div_(255.0)
-    x = (x - torch.tensor(mean, device=device).view(1, 3, 1, 1)) / torch.tensor(std, device=device).view(1, 3, 1, 1)
-    return x.contiguous(memory_format=torch.channels_last)
+    return normalise_batch(x, normalisation).contiguous(memory_format=torch.channels_last)
 
 
 def _autocast(device: torch.device):
@@ -76,13 +75,12 @@ class _Network:
         self.model = weights.model.to(device).to(memory_format=torch.channels_last)
         self.device = device
         self.input_width = input_width or weights.card["input_size"][0]
-        self.mean = weights.card["normalisation"]["mean"]
-        self.std = weights.card["normalisation"]["std"]
+        self.normalisation = weights.card["normalisation"]
 
     def prepare(self, images: list[np.ndarray]) -> torch.Tensor:
         """Frames resized to the network size and normalised, as a batch on the device."""
         size = network_size((images[0].shape[1], images[0].shape[0]), self.input_width)
-        return to_batch(images, size, self.mean, self.std, self.device)
+        return to_batch(images, size, self.normalisation, self.device)
 
 
 class Segmenter(_Network):

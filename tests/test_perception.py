@@ -3,8 +3,10 @@ import pytest
 import torch
 
 from reefmap.errors import UsageError
-from reefmap.models.weights import load_weights
-from reefmap.perception import DepthPoseEstimator, Perception, network_size, resolve_device, smooth_over_time
+from reefmap.models.weights import (
+    IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, normalise_batch, save_weights,
+)
+from reefmap.perception import DepthPoseEstimator, Perception, Segmenter, network_size, resolve_device, smooth_over_time
 from reefmap.video import Frame
 
 
@@ -56,3 +58,30 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(UsageError, match="not available"):
             resolve_device("cuda")
+
+
+def test_per_image_normalisation_cancels_the_water_tint():
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.uniform(0.2, 0.6, (2, 3, 8, 12)).astype(np.float32))
+    gain, offset = torch.tensor([0.6, 1.0, 1.4]).view(1, 3, 1, 1), torch.tensor([0.05, 0.2, 0.3]).view(1, 3, 1, 1)
+    per_image = normalise_batch(x, PER_IMAGE_NORMALISATION)
+    torch.testing.assert_close(normalise_batch(x * gain + offset, PER_IMAGE_NORMALISATION), per_image)
+    torch.testing.assert_close(per_image.mean(dim=(2, 3)), torch.zeros(2, 3), atol=1e-6, rtol=0)
+    flat = normalise_batch(torch.full((1, 3, 4, 4), 0.5), PER_IMAGE_NORMALISATION)  # nothing to stretch
+    assert torch.count_nonzero(flat) == 0
+    fixed = normalise_batch(x, IMAGENET_NORMALISATION)
+    torch.testing.assert_close(fixed[:, 0], (x[:, 0] - 0.485) / 0.229)
+
+
+def test_segmenter_normalises_as_its_card_says(tiny_weights, tmp_path):
+    seg = load_weights(tiny_weights["segmentation"], "segmentation")
+    card = {**seg.card, "normalisation": PER_IMAGE_NORMALISATION}
+    per_image = Segmenter(load_weights(save_weights(seg.model, card, tmp_path / "pi.safetensors"), "segmentation"),
+                          torch.device("cpu"))
+    fixed = Segmenter(seg, torch.device("cpu"))
+    rng = np.random.default_rng(1)
+    frame = rng.integers(60, 160, (96, 160, 3)).astype(np.uint8)
+    tinted = np.clip(frame * np.array([0.7, 1.0, 1.3]) + [0, 20, 30], 0, 255).round().astype(np.uint8)
+    change = {name: np.abs(net.probabilities([tinted]) - net.probabilities([frame])).max()
+              for name, net in (("per image", per_image), ("fixed", fixed))}
+    assert change["per image"] < 0.1 * change["fixed"], change  # the tint moves only the fixed network's output

@@ -7,12 +7,14 @@ import torch
 
 from conftest import TINY_ENCODER
 from reefmap.errors import UsageError
-from reefmap.models.weights import load_weights
+from reefmap.models.weights import IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights
 from reefmap.models.depth import DepthPoseModel
 from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
 from reefmap.models.unet import build_unet
-from reefmap.train.segmentation import SegmentationTraining, adjust_logits, class_weights, train_segmentation
+from reefmap.train.segmentation import (
+    SegmentationTraining, adjust_logits, class_weights, train_segmentation, training_normalisation,
+)
 
 
 def test_class_weights_favour_rare_classes():
@@ -53,6 +55,7 @@ def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_p
     loaded = load_weights(out, "segmentation")
     assert loaded.card["training"]["iterations"] == 3 and len(loaded.card["training"]["history"]) == 2
     assert 0.0 <= loaded.card["metrics"]["pixel_accuracy"] <= 1.0
+    assert loaded.card["normalisation"] == PER_IMAGE_NORMALISATION  # the default for a network trained from scratch
     assert out.with_suffix(".ckpt").exists() and "wrote" in lines[-1]
     # the final metrics did not move the batch-norm statistics: the weights are the last checkpoint's
     checkpoint = torch.load(out.with_suffix(".ckpt"), weights_only=True)["model"]
@@ -80,6 +83,19 @@ def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transe
         if name != "segmentation_head.0.bias":  # moved by the logit adjustment, not by training
             torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
     assert tuned.card["training"]["logit_adjustment"]["alpha"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    assert tuned.card["normalisation"] == start.card["normalisation"] == IMAGENET_NORMALISATION  # kept from the start
+
+
+def test_training_normalisation_follows_the_start_weights_unless_told():
+    imagenet, reference = {"normalisation": IMAGENET_NORMALISATION}, {"normalisation": {"mean": [0.45] * 3, "std": [0.225] * 3}}
+    assert training_normalisation(None, None) == PER_IMAGE_NORMALISATION
+    assert training_normalisation("fixed", None) == IMAGENET_NORMALISATION
+    assert training_normalisation(None, imagenet) == IMAGENET_NORMALISATION
+    assert training_normalisation("fixed", reference) == reference["normalisation"]
+    assert training_normalisation("per-image", reference) == PER_IMAGE_NORMALISATION
+    assert training_normalisation(None, {"normalisation": PER_IMAGE_NORMALISATION}) == PER_IMAGE_NORMALISATION
+    with pytest.raises(UsageError, match="colour normalisation"):
+        training_normalisation("grey-world", None)
 
 
 def test_logit_adjustment_removes_the_class_weight_bias_validation_prefers():
@@ -92,7 +108,8 @@ def test_logit_adjustment_removes_the_class_weight_bias_validation_prefers():
     lut = np.full(256, 3, np.int64)
     lut[:3] = [0, 1, 2]
     weights = torch.tensor([1.0, np.e, 0.0])  # class 2 never seen in training: left alone
-    adjustment = adjust_logits(model, [frames], [(0, 0), (0, 1)], lut, weights, torch.device("cpu"), 64)
+    adjustment = adjust_logits(model, [frames], [(0, 0), (0, 1)], lut, weights, torch.device("cpu"), 64,
+                               IMAGENET_NORMALISATION)
     assert adjustment["alpha"] == 1.0  # only removing all of class 1's log-weight advantage predicts the truth
     assert adjustment["validation_miou_by_alpha"] == {0.0: 0.0, 0.25: 0.0, 0.5: 0.0, 0.75: 0.0, 1.0: 1.0}
     torch.testing.assert_close(head.bias, torch.tensor([0.0, -0.1, -10.0]))

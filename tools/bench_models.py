@@ -48,7 +48,8 @@ def main() -> None:
     frames = [(t, i) for t, tr in enumerate(transects) for i in range(len(tr.images))]
     lut = np.full(256, len(taxonomy), np.int64)
     lut[taxonomy.ids] = np.arange(len(taxonomy))
-    metrics = evaluate_segmentation(seg.model, transects, frames, lut, len(taxonomy), device, width)
+    metrics = evaluate_segmentation(seg.model, transects, frames, lut, len(taxonomy), device, width,
+                                    seg.card["normalisation"])
     results["segmentation"] = {"weights": str(seg.path), "frames": len(frames), "input_width": width,
                                "label_width": args.label_width, "pixel_accuracy": metrics["pixel_accuracy"],
                                "miou": metrics["miou"],

@@ -61,9 +61,9 @@ def main() -> None:
             data=[str(d) for d in train], out=str(out), input_width=args.input_width, crop=(192, 112),
             iterations=args.iterations, eval_every=args.iterations, batch_size=6, points_per_image=points,
             spread_points=spread, seed=0, threads=args.threads), log=lambda line: print(f"  [{name}] {line}", flush=True))
-        model = load_weights(out, "segmentation").model
-        metrics = evaluate_segmentation(model, scored, frames, lut, len(taxonomy), torch.device("cpu"),
-                                        args.input_width)
+        trained = load_weights(out, "segmentation")
+        metrics = evaluate_segmentation(trained.model, scored, frames, lut, len(taxonomy), torch.device("cpu"),
+                                        args.input_width, trained.card["normalisation"])
         rows[name] = {"pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
                       "training_s": time.perf_counter() - started}
     ratios = {name: r["miou"] / rows["dense"]["miou"] if rows["dense"]["miou"] else float("nan")

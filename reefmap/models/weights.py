@@ -182,10 +182,26 @@ def _describe(card: dict) -> str:
 
 
 IMAGENET_NORMALISATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+# Each frame's colour channels standardised by their own mean and spread: water tints (a gain per channel), haze (an
+# offset per channel) and exposure cancel out, so classes told apart by colour keep their colour under any water.
+PER_IMAGE_NORMALISATION = {"per_image": True}
+MIN_CHANNEL_STD = 0.02  # of full scale: a nearly flat channel is not stretched into noise
+
+
+def normalise_batch(x: torch.Tensor, normalisation: dict) -> torch.Tensor:
+    """(B, 3, H, W) RGB in 0..1 -> the network input a card's `normalisation` prescribes (fixed or per image)."""
+    if normalisation.get("per_image"):
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        std = x.std(dim=(2, 3), keepdim=True).clamp_min(MIN_CHANNEL_STD)
+        return (x - mean) / std
+    mean = torch.tensor(normalisation["mean"], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(normalisation["std"], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
 
 
 def segmentation_card(encoder: str, taxonomy: Taxonomy, input_size: tuple[int, int],
-                      decoder_channels: tuple[int, ...], training: dict, metrics: dict | None = None) -> dict:
+                      decoder_channels: tuple[int, ...], training: dict, metrics: dict | None = None,
+                      normalisation: dict = IMAGENET_NORMALISATION) -> dict:
     """Card for a U-Net segmenter; `input_size` (w, h) is the size it was trained at."""
     return {
         "task": "segmentation",
@@ -193,7 +209,7 @@ def segmentation_card(encoder: str, taxonomy: Taxonomy, input_size: tuple[int, i
         "encoder": encoder,
         "decoder_channels": list(decoder_channels),
         "input_size": list(input_size),
-        "normalisation": IMAGENET_NORMALISATION,
+        "normalisation": normalisation,
         "taxonomy": taxonomy.to_dict(),
         "training": training,
         "metrics": metrics or {},

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from reefmap.errors import UsageError
-from reefmap.models.weights import IMAGENET_NORMALISATION
+from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
 from reefmap.report.writers import read_poses_csv
 
 
@@ -93,12 +93,10 @@ def random_crop(image: np.ndarray, labels: np.ndarray, crop: tuple[int, int], rn
     return image, labels
 
 
-def normalise(images: np.ndarray) -> torch.Tensor:
-    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float tensor with the ImageNet normalisation of the weights cards."""
+def normalise(images: np.ndarray, normalisation: dict = IMAGENET_NORMALISATION) -> torch.Tensor:
+    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float tensor normalised as a weights card's `normalisation` says."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_NORMALISATION["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_NORMALISATION["std"]).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return normalise_batch(x, normalisation)
 
 
 @dataclass

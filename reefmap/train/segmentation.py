@@ -13,7 +13,9 @@ import torch.nn.functional as F
 
 from reefmap.errors import UsageError
 from reefmap.models.unet import build_unet
-from reefmap.models.weights import load_weights, save_weights, segmentation_card
+from reefmap.models.weights import (
+    IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, save_weights, segmentation_card,
+)
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
@@ -25,6 +27,7 @@ from reefmap.train.loop import TrainingRun, run_loop
 SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
 SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius
 LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bias tried for removal after training
+COLOUR_NORMALISATIONS = ("per-image", "fixed")
 
 
 @dataclass(kw_only=True)
@@ -38,6 +41,20 @@ class SegmentationTraining(TrainingRun):
     label_map: str | None = None
     points_per_image: int | None = None
     spread_points: bool = False  # point labels also label the nearby pixels that look like them (see data.py)
+    colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
+
+
+def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
+    """The input normalisation to train with: `choice` ("per-image" or "fixed"), by default that of the start weights.
+
+    "fixed" keeps the start weights' own fixed mean/std (ImageNet's when training from scratch).
+    """
+    if choice not in (None, *COLOUR_NORMALISATIONS):
+        raise UsageError(f"unknown colour normalisation '{choice}': use one of {', '.join(COLOUR_NORMALISATIONS)}")
+    start = start_card["normalisation"] if start_card else None
+    if choice == "per-image" or (choice is None and (start is None or start.get("per_image"))):
+        return PER_IMAGE_NORMALISATION
+    return start if start and not start.get("per_image") else IMAGENET_NORMALISATION
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -50,7 +67,7 @@ def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torc
     return torch.tensor(np.clip(weights, 0, 10.0), dtype=torch.float32)
 
 
-def confusion_matrices(model, transects, frames, lut, num_classes, device, input_width,
+def confusion_matrices(model, transects, frames, lut, num_classes, device, input_width, normalisation: dict,
                        logit_offsets: list[torch.Tensor]) -> list[np.ndarray]:
     """(C, C) truth-by-prediction pixel counts on full frames, one matrix per (C,) offset added to the logits."""
     confusions = [np.zeros((num_classes, num_classes), np.int64) for _ in logit_offsets]
@@ -58,7 +75,7 @@ def confusion_matrices(model, transects, frames, lut, num_classes, device, input
         for t, i in frames:
             image, labels = transects[t].images[i], transects[t].labels[i]
             size = network_size((image.shape[1], image.shape[0]), input_width)
-            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None]).to(device)
+            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None], normalisation).to(device)
             logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)[0]
             truth = lut[labels]
             valid = truth < num_classes
@@ -79,13 +96,13 @@ def segmentation_metrics(confusion: np.ndarray) -> dict:
             "iou": {int(k): float(iou[k]) for k in np.nonzero(present)[0]}}
 
 
-def evaluate_segmentation(model, transects, frames, lut, num_classes, device, input_width) -> dict:
+def evaluate_segmentation(model, transects, frames, lut, num_classes, device, input_width, normalisation: dict) -> dict:
     """Pixel accuracy and mean IoU (over classes present in the truth) on full validation frames."""
     return segmentation_metrics(confusion_matrices(model, transects, frames, lut, num_classes, device, input_width,
-                                                   [torch.zeros(num_classes)])[0])
+                                                   normalisation, [torch.zeros(num_classes)])[0])
 
 
-def adjust_logits(model, transects, frames, lut, weights: torch.Tensor, device, input_width) -> dict:
+def adjust_logits(model, transects, frames, lut, weights: torch.Tensor, device, input_width, normalisation: dict) -> dict:
     """Undo part of the class-weighted loss's bias towards rare classes, as much as validation mIoU prefers.
 
     A loss that weights class c by w_c teaches logits that favour c by log w_c; subtracting alpha log w_c from
@@ -93,7 +110,7 @@ def adjust_logits(model, transects, frames, lut, weights: torch.Tensor, device, 
     recall for their precision. The alpha with the best validation mIoU is folded into the head.
     """
     log_weights = torch.where(weights > 0, weights, torch.ones_like(weights)).log().cpu()
-    confusions = confusion_matrices(model, transects, frames, lut, len(weights), device, input_width,
+    confusions = confusion_matrices(model, transects, frames, lut, len(weights), device, input_width, normalisation,
                                     [-alpha * log_weights for alpha in LOGIT_ADJUSTMENTS])
     miou = [segmentation_metrics(c)["miou"] for c in confusions]
     best = int(np.argmax(miou))
@@ -152,24 +169,29 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
             raise UsageError(f"{settings.init} predicts the classes of taxonomy '{start.taxonomy.name}', not those of "
                              f"'{taxonomy.name}' that training uses; start from weights with the default classes")
         model = start.model
-        settings = replace(settings, encoder=start.card["encoder"],
-                           decoder_channels=tuple(start.card["decoder_channels"]))
+        settings = replace(settings, encoder=start.card["encoder"], decoder_channels=tuple(start.card["decoder_channels"]))
         log(f"starting from {settings.init} ({settings.encoder})")
     else:
         model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
 
+    normalisation = training_normalisation(settings.colour_normalisation, start.card if settings.init else None)
     point_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
+
+    def network_input(image: np.ndarray) -> np.ndarray:
+        """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
+        return normalise(image[None], normalisation)[0].permute(1, 2, 0).numpy()
 
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
-        crops = [random_crop(underwater_jitter(transects[t].images[i], rng), _training_labels(t, i, rng),
+        crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)), _training_labels(t, i, rng),
                              settings.crop, rng) for t, i in batch]
-        x = normalise(np.stack([c[0] for c in crops])).to(device)
+        x = torch.from_numpy(np.stack([c[0] for c in crops])).permute(0, 3, 1, 2).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         return {"loss": F.cross_entropy(model(x), y, weight=weights, ignore_index=num_classes)}
 
     def validate():
-        metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
+        metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
+                                        normalisation)
         return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
 
     def _training_labels(t, i, rng):
@@ -185,10 +207,12 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     loop = run_loop(model, settings, step, validate, log)
     adjustment = None
     if val_frames:
-        adjustment = adjust_logits(model, transects, val_frames, lut, weights, device, settings.input_width)
+        adjustment = adjust_logits(model, transects, val_frames, lut, weights, device, settings.input_width,
+                                   normalisation)
         log(f"logit adjustment {adjustment['alpha']:g} (validation mIoU by alpha: "
             + ", ".join(f"{a:g} {m:.3f}" for a, m in adjustment["validation_miou_by_alpha"].items()) + ")")
-    metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width)
+    metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
+                                    normalisation)
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
@@ -197,6 +221,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         metrics={"validation": "held-out blocks of the synthetic training transects",
                  "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
                  "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}},
+        normalisation=normalisation,
     )
     path = save_weights(model, card, settings.out)
     log(f"wrote {path} (pixel accuracy {metrics['pixel_accuracy']:.3f}, mIoU {metrics['miou']:.3f})")
