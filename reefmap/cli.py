@@ -59,6 +59,8 @@ def main():
               help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json].")
 @click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
               help="Level the map by its fitted seabed plane even when the video carries GoPro gravity.")
+@click.option("--no-tape-detection", "detect_tape", flag_value=False, default=True,
+              help="Take the transect tape only from the segmentation network, not also from the line detector.")
 @click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")
 @click.option("--checkpoint-s", type=float, default=DEFAULTS.checkpoint_s, show_default=True,
               help="Save the run's state this often (seconds; 0: never); the same command resumes a killed run.")

@@ -21,6 +21,7 @@ class ProcessConfig:
     batch_size: int = 4
     threads: int | None = None
     smooth_labels: bool = True
+    detect_tape: bool = True
     fusion_stride: int = 2
     max_depth: float = 8.0
     voxel_size: float = 0.02

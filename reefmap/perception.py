@@ -14,6 +14,7 @@ import torch
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import pose_vector_to_matrix
 from reefmap.models.weights import LoadedWeights, normalise_batch
+from reefmap.tape import detect_tape, mark_tape
 from reefmap.timing import StageTimer
 from reefmap.video import Frame
 
@@ -192,9 +193,11 @@ def _weighted(centre: Perception, neighbours: list[Perception], weights: tuple[f
 
 
 def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPoseEstimator,
-             batch_size: int, timer: StageTimer, with_motion: bool = True) -> Iterator[Perception]:
+             batch_size: int, timer: StageTimer, with_motion: bool = True, tape_detection: bool = True) -> Iterator[Perception]:
     """Stream frames through both networks in batches of `batch_size`; without `with_motion` the pose network
-    is not run (the camera path is known) and every `relative_pose` is None."""
+    is not run (the camera path is known) and every `relative_pose` is None. With `tape_detection` (and a tape class
+    in the segmenter's taxonomy) the line detector's tape is written into the class probabilities (`reefmap.tape`)."""
+    tape_channels = np.flatnonzero(np.isin(segmenter.taxonomy.ids, segmenter.taxonomy.ids_with_role("transect_line")))
     iterator = iter(frames)
     while True:
         with timer.stage("decode"):
@@ -204,6 +207,9 @@ def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPose
         images = [f.image for f in batch]
         with timer.stage("segmentation", len(batch)):
             probs = segmenter.probabilities(images)
+        if tape_detection and len(tape_channels):
+            with timer.stage("tape", len(batch)):
+                probs = np.stack([mark_tape(p, detect_tape(image), int(tape_channels[0])) for p, image in zip(probs, images)])
         with timer.stage("depth", len(batch)):
             tensor = estimator.prepare(images)
             depths = estimator.depth(tensor)

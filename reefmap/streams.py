@@ -44,6 +44,7 @@ class NetworkStream:
                  config: ProcessConfig, timer: StageTimer):
         self.source, self.segmenter, self.estimator = source, segmenter, estimator
         self.batch_size, self.timer = config.batch_size, timer
+        self.detect_tape = config.detect_tape
         self.trajectory = TrajectoryBuilder()
         self.smoother = TemporalSmoother(config.smooth_labels)
         self.previous_featureless = False
@@ -63,7 +64,7 @@ class NetworkStream:
     def __iter__(self) -> Iterator[LabelledFrame]:
         frames = prefetch(self.source.frames_from(self.next_frame))
         for raw in perceive(frames, self.segmenter, self.estimator, self.batch_size, self.timer,
-                            with_motion=self.camera_path is None):
+                            with_motion=self.camera_path is None, tape_detection=self.detect_tape):
             self.next_frame = raw.frame.index + 1
             for item in self.smoother.push(raw):
                 yield self._labelled(item)
