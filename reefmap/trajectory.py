@@ -24,6 +24,8 @@ MAPPINGS = ("learned", "sfm", "auto")
 CALIBRATION_FRAMES = 24  # keyframes whose network depth sets the SfM map's scale
 MIN_REGISTERED = 0.5  # with --mapping auto, SfM must register this share of its keyframes or the learned path is used
 MIN_SWEEP_POINTS = 20  # SfM points a keyframe needs to bound its plane sweep
+SWEEP_PARALLAX = 0.04  # a sweep's source view lies at least this share of the keyframe's median depth away ...
+MAX_SWEEP_STEPS = 4  # ... if one within this many keyframes does (else the farthest of them)
 
 
 @dataclass
@@ -154,10 +156,10 @@ def _join_with_learned_motion(sfm, relatives: np.ndarray, keyframes: np.ndarray,
 def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath, K: np.ndarray,
                     image_size: tuple[int, int], size: tuple[int, int], depth_dir: Path, device,
                     quiet: bool = False) -> int:
-    """Plane-sweep depth of each registered keyframe against its registered neighbours (one keyframe either
-    side), at `size`, over the depth range its SfM points span, then kept only where a neighbour's sweep confirms
-    it (`consistent_depth`); written as `depth_dir/<frame>.npy` (float16, 0 = no depth). `K` is the camera at the
-    keyframes' `image_size`. Returns how many keyframes got depth."""
+    """Plane-sweep depth of each registered keyframe against one registered source view on either side (chosen by
+    `sweep_sources`), at `size`, over the depth range its SfM points span, then kept only where a neighbouring
+    keyframe's sweep confirms it (`consistent_depth`); written as `depth_dir/<frame>.npy` (float16, 0 = no depth).
+    `K` is the camera at the keyframes' `image_size`. Returns how many keyframes got depth."""
     from reefmap.geometry.backproject import scale_intrinsics
     from reefmap.geometry.plane_sweep import consistent_depth, sweep_depth
 
@@ -167,10 +169,10 @@ def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath,
     done = 0
     for j in tqdm(usable, unit="keyframe", desc="plane sweep", disable=quiet):
         k = keyframes[j]
-        neighbours = [i for i in (j - 1, j + 1) if 0 <= i < len(keyframes) and path.registered[keyframes[i]]]
+        z = path.views[k][:, 2]
+        neighbours = sweep_sources(j, keyframes, path, float(np.median(z)))
         if not neighbours:
             continue
-        z = path.views[k][:, 2]
         near, far = 0.7 * float(np.percentile(z, 2)), 1.5 * float(np.percentile(z, 98))
         images = [_read_keyframe(image_folder, i, size) for i in [j, *neighbours]]
         depth, _ = sweep_depth(images[0], images[1:], K, path.poses[k], [path.poses[keyframes[i]] for i in neighbours],
@@ -185,6 +187,30 @@ def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath,
     for k in swept:
         (depth_dir / f"{k:06d}.raw.npy").unlink()
     return len(swept)
+
+
+def sweep_sources(j: int, keyframes: np.ndarray, path: CameraPath, median_depth: float) -> list[int]:
+    """Indices into `keyframes` of keyframe j's sweep sources: on each side the nearest registered keyframe whose
+    camera lies `SWEEP_PARALLAX` x `median_depth` away, within `MAX_SWEEP_STEPS` (else the farthest there).
+
+    Depth from two views is as precise as their baseline is long next to the depth: a slow diver's neighbouring
+    keyframes can be a fiftieth of the depth apart, where a pixel of matching error is a tenth of the depth.
+    """
+    centre = path.poses[keyframes[j]][:3, 3]
+    sources = []
+    for side in (-1, 1):
+        chosen = None
+        for i in range(j + side, j + side * (MAX_SWEEP_STEPS + 1), side):
+            if not 0 <= i < len(keyframes):
+                break
+            if not path.registered[keyframes[i]]:
+                continue
+            chosen = i
+            if np.linalg.norm(path.poses[keyframes[i]][:3, 3] - centre) >= SWEEP_PARALLAX * median_depth:
+                break
+        if chosen is not None:
+            sources.append(chosen)
+    return sources
 
 
 def _read_keyframe(folder: Path, number: int, size: tuple[int, int]) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reefmap
-from reefmap.trajectory import CameraPath
+from reefmap.trajectory import CameraPath, sweep_sources
 from test_process import run_cli
 
 from conftest import write_video
@@ -115,3 +115,17 @@ def test_calibrate_refuses_a_bad_name_and_too_short_a_clip(synthetic_transect, t
     code, _, err = run_cli(monkeypatch, capsys, "calibrate", video, "--name", "cam", "--end", "1", "--out-dir", tmp_path)
     assert code == 2 and "at least 10" in err
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_sweep_sources_reach_for_parallax_among_registered_keyframes():
+    poses = np.repeat(np.eye(4)[None], 20, axis=0)
+    poses[:, 0, 3] = 0.01 * np.arange(20)  # 1 cm per frame
+    registered = np.ones(20, bool)
+    registered[6] = False
+    path = CameraPath(poses, [np.zeros((0, 3))] * 20, registered=registered)
+    keyframes = np.arange(0, 20, 2)  # 2 cm apart
+    # 4 % of 0.9 m is two keyframes away; keyframe 3 (frame 6) is not registered, so the left source is keyframe 2
+    assert sweep_sources(5, keyframes, path, median_depth=0.9) == [2, 7]
+    assert sweep_sources(2, keyframes, path, median_depth=0.9) == [0, 4]
+    assert sweep_sources(5, keyframes, path, median_depth=0.2) == [4, 6]  # near seabed: the neighbours suffice
+    assert sweep_sources(5, keyframes, path, median_depth=100.0) == [1, 9]  # the farthest within 4 keyframes
