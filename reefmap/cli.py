@@ -319,6 +319,9 @@ def _training_options(command):
 @click.option("--spread-points/--points-only", default=False, show_default=True,
               help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
                    "off by default: it scored lower than points only, see README).")
+@click.option("--affinity-weight", type=float, default=0.0, show_default=True,
+              help="Weight of a loss that makes nearby pixels of like colour share a class: lets sparse point "
+                   "labels reach the pixels between them (see README).")
 @click.option("--colour-normalisation", type=click.Choice(["per-image", "fixed"]),
               help="per-image: standardise each frame's colour channels (cancels the water's tint and haze); "
                    "fixed: one mean/std for all frames. Default: that of --init, else per-image.")

@@ -13,7 +13,8 @@ from reefmap.train.data import load_transect, random_crop, split_frames, underwa
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
 from reefmap.models.unet import build_unet
 from reefmap.train.segmentation import (
-    SegmentationTraining, adjust_logits, class_weights, train_segmentation, training_normalisation,
+    SegmentationTraining, adjust_logits, class_weights, colour_affinity_loss, train_segmentation,
+    training_normalisation,
 )
 
 
@@ -84,6 +85,21 @@ def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transe
             torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
     assert tuned.card["training"]["logit_adjustment"]["alpha"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert tuned.card["normalisation"] == start.card["normalisation"] == IMAGENET_NORMALISATION  # kept from the start
+
+
+def test_colour_affinity_loss_asks_alike_neighbours_to_agree():
+    split = torch.zeros(1, 2, 8, 8)
+    split[:, 0, :, :4], split[:, 1, :, 4:] = 1.0, 1.0  # class 0 on the left half, class 1 on the right
+    uniform = torch.zeros(1, 3, 8, 8)
+    edged = uniform.clone()
+    edged[:, :, :, 4:] = 3.0  # a strong colour edge where the classes change
+    one_class = torch.zeros(1, 2, 8, 8)
+    one_class[:, 0] = 1.0
+    assert colour_affinity_loss(one_class, uniform) == 0  # one class over one colour: nothing to pay
+    assert colour_affinity_loss(split, edged) < 1e-6  # the classes change where the colour does
+    assert colour_affinity_loss(split, uniform) > 0.05  # a class boundary through a uniform patch costs
+    soft = torch.full((1, 2, 8, 8), 0.5)
+    assert colour_affinity_loss(soft, uniform) == pytest.approx(0.5)  # undecided pixels disagree by half
 
 
 def test_training_normalisation_follows_the_start_weights_unless_told():
@@ -185,9 +201,10 @@ def test_training_on_points_only(tmp_path):
     train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out), label_map=str(label_map),
                                             encoder=TINY_ENCODER, decoder_channels=(16, 16, 8, 8, 8), input_width=64,
                                             crop=(64, 32), iterations=2, eval_every=2, batch_size=2, threads=1,
-                                            val_fraction=0.5), log=lambda m: None)
+                                            val_fraction=0.5, affinity_weight=0.5), log=lambda m: None)
     card = load_weights(out, "segmentation").card
     assert "point-annotated" in card["training"]["kind"]
+    assert card["training"]["history"][-1]["affinity"] >= 0  # the colour-affinity loss took part
     with pytest.raises(UsageError, match="--label-map"):
         train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out)), log=lambda m: None)
 

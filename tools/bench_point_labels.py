@@ -1,6 +1,7 @@
 """Segmentation trained on sparse point labels (as CoralNet annotators give them) against dense labels: the same
-synthetic images, iterations and seed, scored on held-out transects. The point labels train twice: spread to the
-nearby pixels of their colour (--spread-points) and on the points only (the default).
+synthetic images, iterations and seed, scored on held-out transects. The point labels train three ways: spread to
+the nearby pixels of their colour (--spread-points), on the points only (the default), and on the points with the
+colour-affinity loss (--affinity-weight).
 
     python tools/bench_point_labels.py --out runs/bench_points --iterations 400
     python tools/bench_point_labels.py --train synth/train_* --heldout synth/heldout_101 --points 50
@@ -32,6 +33,10 @@ def main() -> None:
     parser.add_argument("--input-width", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_points"))
     parser.add_argument("--threads", type=int, help="torch threads for training (default: all cores)")
+    parser.add_argument("--affinity-weight", type=float, default=1.0,
+                        help="weight of the colour-affinity loss in the points + affinity run")
+    parser.add_argument("--runs", nargs="*", choices=("dense", "spread", "points", "affinity"),
+                        default=["dense", "spread", "points", "affinity"], help="which runs to train (dense always)")
     args = parser.parse_args()
 
     import numpy as np
@@ -52,15 +57,16 @@ def main() -> None:
     scored = [load_transect(d, size) for d in heldout]
     frames = [(t, i) for t, tr in enumerate(scored) for i in range(len(tr.images))]
     rows = {}
-    runs = (("dense", "dense", None, False), (f"{args.points} points, spread", "spread", args.points, True),
-            (f"{args.points} points only", "points", args.points, False))
-    for name, stem, points, spread in runs:
+    runs = (("dense", "dense", None, False, 0.0), (f"{args.points} points, spread", "spread", args.points, True, 0.0),
+            (f"{args.points} points only", "points", args.points, False, 0.0),
+            (f"{args.points} points + affinity", "affinity", args.points, False, args.affinity_weight))
+    for name, stem, points, spread, affinity in (r for r in runs if r[1] == "dense" or r[1] in args.runs):
         out = args.out / f"{stem}.safetensors"
         started = time.perf_counter()
         train_segmentation(SegmentationTraining(
             data=[str(d) for d in train], out=str(out), input_width=args.input_width, crop=(192, 112),
             iterations=args.iterations, eval_every=args.iterations, batch_size=6, points_per_image=points,
-            spread_points=spread, seed=0, threads=args.threads), log=lambda line: print(f"  [{name}] {line}", flush=True))
+            spread_points=spread, affinity_weight=affinity, seed=0, threads=args.threads), log=lambda line: print(f"  [{name}] {line}", flush=True))
         trained = load_weights(out, "segmentation")
         metrics = evaluate_segmentation(trained.model, scored, frames, lut, len(taxonomy), torch.device("cpu"),
                                         args.input_width, trained.card["normalisation"])

@@ -28,6 +28,8 @@ SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pi
 SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius
 LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bias tried for removal after training
 COLOUR_NORMALISATIONS = ("per-image", "fixed")
+AFFINITY_SHIFTS = tuple((dy * d, dx * d) for d in (1, 2, 4) for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)))
+AFFINITY_SIGMA = 0.5  # colour difference (network input units: per-channel standard deviations) of half affinity
 
 
 @dataclass(kw_only=True)
@@ -42,6 +44,7 @@ class SegmentationTraining(TrainingRun):
     points_per_image: int | None = None
     spread_points: bool = False  # point labels also label the nearby pixels that look like them (see data.py)
     colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
+    affinity_weight: float = 0.0  # weight of `colour_affinity_loss` (for sparse, point-annotated labels)
 
 
 def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
@@ -55,6 +58,25 @@ def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
     if choice == "per-image" or (choice is None and (start is None or start.get("per_image"))):
         return PER_IMAGE_NORMALISATION
     return start if start and not start.get("per_image") else IMAGENET_NORMALISATION
+
+
+def colour_affinity_loss(probabilities: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Mean disagreement of the class distributions of nearby pixels, weighted by how alike their colours are.
+
+    For (B, C, H, W) softmax `probabilities` and (B, 3, H, W) network-input `images`: over pixel pairs 1, 2 and 4
+    pixels apart in four directions, exp(-|colour difference|^2 / 2 sigma^2) x (1 - p_i . p_j). Point labels say
+    nothing about the pixels between the points; this says neighbours that look alike are of one class (a local
+    CRF energy used as a loss, as in weakly supervised segmentation), so the labels reach the unlabelled pixels.
+    """
+    total = probabilities.new_zeros(())
+    for dy, dx in AFFINITY_SHIFTS:
+        h, w = probabilities.shape[2] - dy, probabilities.shape[3] - abs(dx)
+        x0, x1 = max(0, -dx), max(0, dx)
+        p, q = probabilities[:, :, :h, x0:x0 + w], probabilities[:, :, dy:dy + h, x1:x1 + w]
+        a, b = images[:, :, :h, x0:x0 + w], images[:, :, dy:dy + h, x1:x1 + w]
+        affinity = torch.exp(-((a - b) ** 2).sum(1) / (2 * AFFINITY_SIGMA ** 2))
+        total = total + (affinity * (1 - (p * q).sum(1))).mean()
+    return total / len(AFFINITY_SHIFTS)
 
 
 def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -187,7 +209,11 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
                              settings.crop, rng) for t, i in batch]
         x = torch.from_numpy(np.stack([c[0] for c in crops])).permute(0, 3, 1, 2).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
-        return {"loss": F.cross_entropy(model(x), y, weight=weights, ignore_index=num_classes)}
+        logits = model(x)
+        losses = {"loss": F.cross_entropy(logits, y, weight=weights, ignore_index=num_classes)}
+        if settings.affinity_weight:
+            losses["affinity"] = settings.affinity_weight * colour_affinity_loss(logits.softmax(1), x)
+        return losses
 
     def validate():
         metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
