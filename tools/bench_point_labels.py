@@ -35,8 +35,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch threads for training (default: all cores)")
     parser.add_argument("--affinity-weight", type=float, default=1.0,
                         help="weight of the colour-affinity loss in the points + affinity run")
-    parser.add_argument("--runs", nargs="*", choices=("dense", "spread", "points", "affinity"),
-                        default=["dense", "spread", "points", "affinity"], help="which runs to train (dense always)")
+    parser.add_argument("--runs", nargs="*", choices=("dense", "spread", "points", "affinity", "spread-affinity"),
+                        default=["dense", "spread", "points", "affinity", "spread-affinity"],
+                        help="which runs to train (dense always)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="score a run's weights already in --out (same settings) instead of training it again")
     args = parser.parse_args()
 
     import numpy as np
@@ -59,14 +62,17 @@ def main() -> None:
     rows = {}
     runs = (("dense", "dense", None, False, 0.0), (f"{args.points} points, spread", "spread", args.points, True, 0.0),
             (f"{args.points} points only", "points", args.points, False, 0.0),
-            (f"{args.points} points + affinity", "affinity", args.points, False, args.affinity_weight))
+            (f"{args.points} points + affinity", "affinity", args.points, False, args.affinity_weight),
+            (f"{args.points} points, spread + affinity", "spread-affinity", args.points, True, args.affinity_weight))
     for name, stem, points, spread, affinity in (r for r in runs if r[1] == "dense" or r[1] in args.runs):
         out = args.out / f"{stem}.safetensors"
         started = time.perf_counter()
-        train_segmentation(SegmentationTraining(
+        settings = SegmentationTraining(
             data=[str(d) for d in train], out=str(out), input_width=args.input_width, crop=(192, 112),
             iterations=args.iterations, eval_every=args.iterations, batch_size=6, points_per_image=points,
-            spread_points=spread, affinity_weight=affinity, seed=0, threads=args.threads), log=lambda line: print(f"  [{name}] {line}", flush=True))
+            spread_points=spread, affinity_weight=affinity, seed=0, threads=args.threads)
+        if not (args.reuse and out.exists() and _trained_with(out, settings)):
+            train_segmentation(settings, log=lambda line: print(f"  [{name}] {line}", flush=True))
         trained = load_weights(out, "segmentation")
         metrics = evaluate_segmentation(trained.model, scored, frames, lut, len(taxonomy), torch.device("cpu"),
                                         args.input_width, trained.card["normalisation"])
@@ -82,6 +88,15 @@ def main() -> None:
         print(f"{name} / dense mIoU: {ratio:.2f}")
     (args.out / "bench_point_labels.json").write_text(json.dumps({"rows": rows, "ratios": ratios,
                                                                    "iterations": args.iterations}, indent=1))
+
+
+def _trained_with(weights: Path, settings) -> bool:
+    """Whether the card beside `weights` records these training settings (threads aside)."""
+    from dataclasses import asdict
+
+    recorded = json.loads(weights.with_suffix(".json").read_text())["training"]["settings"]
+    wanted = json.loads(json.dumps(asdict(settings)))
+    return all(recorded.get(k) == v for k, v in wanted.items() if k not in ("threads", "colour_normalisation"))
 
 
 def _render(folder: Path, seed: int, length_m: float) -> Path:
