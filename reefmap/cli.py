@@ -316,12 +316,12 @@ def _training_options(command):
               help="JSON mapping annotation labels (CoralNet codes, or mask values of another label set) to class "
                    "names or ids; required for point-annotated DATA.")
 @click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
-@click.option("--spread-points/--points-only", default=False, show_default=True,
+@click.option("--spread-points/--points-only", default=True, show_default=True,
               help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
-                   "off by default: it scored lower than points only, see README).")
-@click.option("--affinity-weight", type=float, default=0.0, show_default=True,
+                   "see README for how each choice scored).")
+@click.option("--affinity-weight", type=float,
               help="Weight of a loss that makes nearby pixels of like colour share a class: lets sparse point "
-                   "labels reach the pixels between them (see README).")
+                   "labels reach the pixels between them (see README). Default: 1 with point labels, 0 with dense.")
 @click.option("--colour-normalisation", type=click.Choice(["per-image", "fixed"]),
               help="per-image: standardise each frame's colour channels (cancels the water's tint and haze); "
                    "fixed: one mean/std for all frames. Default: that of --init, else per-image.")

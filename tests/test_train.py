@@ -57,6 +57,7 @@ def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_p
     assert loaded.card["training"]["iterations"] == 3 and len(loaded.card["training"]["history"]) == 2
     assert 0.0 <= loaded.card["metrics"]["pixel_accuracy"] <= 1.0
     assert loaded.card["normalisation"] == PER_IMAGE_NORMALISATION  # the default for a network trained from scratch
+    assert loaded.card["training"]["settings"]["affinity_weight"] == 0  # dense labels need no affinity loss
     assert out.with_suffix(".ckpt").exists() and "wrote" in lines[-1]
     # the final metrics did not move the batch-norm statistics: the weights are the last checkpoint's
     checkpoint = torch.load(out.with_suffix(".ckpt"), weights_only=True)["model"]
@@ -201,10 +202,11 @@ def test_training_on_points_only(tmp_path):
     train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out), label_map=str(label_map),
                                             encoder=TINY_ENCODER, decoder_channels=(16, 16, 8, 8, 8), input_width=64,
                                             crop=(64, 32), iterations=2, eval_every=2, batch_size=2, threads=1,
-                                            val_fraction=0.5, affinity_weight=0.5), log=lambda m: None)
+                                            val_fraction=0.5), log=lambda m: None)
     card = load_weights(out, "segmentation").card
-    assert "point-annotated" in card["training"]["kind"]
-    assert card["training"]["history"][-1]["affinity"] >= 0  # the colour-affinity loss took part
+    assert "point-annotated" in card["training"]["kind"] and "spread" in card["training"]["kind"]
+    assert card["training"]["settings"]["affinity_weight"] == 1.0  # point labels get the affinity loss by default
+    assert card["training"]["history"][-1]["affinity"] >= 0
     with pytest.raises(UsageError, match="--label-map"):
         train_segmentation(SegmentationTraining(data=[str(folder)], out=str(out)), log=lambda m: None)
 

@@ -1,7 +1,7 @@
 """Segmentation trained on sparse point labels (as CoralNet annotators give them) against dense labels: the same
-synthetic images, iterations and seed, scored on held-out transects. The point labels train three ways: spread to
-the nearby pixels of their colour (--spread-points), on the points only (the default), and on the points with the
-colour-affinity loss (--affinity-weight).
+synthetic images, iterations and seed, scored on held-out transects. The point labels train four ways: spread to
+the nearby pixels of their colour (--spread-points), on the points only (--points-only), on the points with the
+colour-affinity loss (--affinity-weight), and spread with the affinity loss (the default for point labels).
 
     python tools/bench_point_labels.py --out runs/bench_points --iterations 400
     python tools/bench_point_labels.py --train synth/train_* --heldout synth/heldout_101 --points 50

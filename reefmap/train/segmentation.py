@@ -30,6 +30,7 @@ LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bi
 COLOUR_NORMALISATIONS = ("per-image", "fixed")
 AFFINITY_SHIFTS = tuple((dy * d, dx * d) for d in (1, 2, 4) for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)))
 AFFINITY_SIGMA = 0.5  # colour difference (network input units: per-channel standard deviations) of half affinity
+POINT_AFFINITY_WEIGHT = 1.0  # the affinity loss's weight when the labels are points (dense labels need none)
 
 
 @dataclass(kw_only=True)
@@ -42,9 +43,9 @@ class SegmentationTraining(TrainingRun):
     lr: float = 2e-3
     label_map: str | None = None
     points_per_image: int | None = None
-    spread_points: bool = False  # point labels also label the nearby pixels that look like them (see data.py)
+    spread_points: bool = True  # point labels also label the nearby pixels that look like them (see data.py)
     colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
-    affinity_weight: float = 0.0  # weight of `colour_affinity_loss` (for sparse, point-annotated labels)
+    affinity_weight: float | None = None  # of `colour_affinity_loss`; None: POINT_AFFINITY_WEIGHT for point labels, else 0
 
 
 def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
@@ -198,6 +199,9 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
 
     normalisation = training_normalisation(settings.colour_normalisation, start.card if settings.init else None)
     point_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
+    if settings.affinity_weight is None:
+        sparse = bool(settings.points_per_image) or bool(point_sources)
+        settings = replace(settings, affinity_weight=POINT_AFFINITY_WEIGHT if sparse else 0.0)
 
     def network_input(image: np.ndarray) -> np.ndarray:
         """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
