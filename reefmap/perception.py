@@ -209,7 +209,8 @@ def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPose
             probs = segmenter.probabilities(images)
         if tape_detection and len(tape_channels):
             with timer.stage("tape", len(batch)):
-                probs = np.stack([mark_tape(p, detect_tape(image), int(tape_channels[0])) for p, image in zip(probs, images)])
+                for p, image in zip(probs, images):
+                    mark_tape(p, detect_tape(image), int(tape_channels[0]))
         with timer.stage("depth", len(batch)):
             tensor = estimator.prepare(images)
             depths = estimator.depth(tensor)

@@ -109,18 +109,21 @@ def detect_tape(image: np.ndarray) -> np.ndarray:
     return (mask & ridge).astype(bool)
 
 
-def mark_tape(probabilities: np.ndarray, mask: np.ndarray, tape_channel: int) -> np.ndarray:
-    """(C, h, w) class probabilities with the tape of a (H, W) bool mask (any size) written in: each cell moves
-    towards the tape class by the share of it the mask covers.
+def mark_tape(probabilities: np.ndarray, mask: np.ndarray, tape_channel: int) -> bool:
+    """Write the tape of a (H, W) bool mask (any size) into (C, h, w) float32 class probabilities, in place: each
+    cell moves towards the tape class by the share of it the mask covers. Returns whether anything was written.
 
     Where the network already gives the detected line a mean tape probability above `NETWORK_SEES_TAPE`, its own
-    (sharper-edged) tape stands and the probabilities are returned as they are.
+    (sharper-edged) tape stands and the probabilities are left as they are.
     """
     c, h, w = probabilities.shape
     share = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    covered = float(share.sum())
-    if covered == 0 or float((probabilities[tape_channel] * share).sum()) > NETWORK_SEES_TAPE * covered:
-        return probabilities
-    marked = probabilities * (1.0 - share)
-    marked[tape_channel] += share
-    return marked.astype(np.float32)
+    rows, cols = np.nonzero(share)
+    if not len(rows):
+        return False
+    covered = share[rows, cols]
+    if float((probabilities[tape_channel, rows, cols] * covered).sum()) > NETWORK_SEES_TAPE * float(covered.sum()):
+        return False
+    probabilities[:, rows, cols] *= 1.0 - covered
+    probabilities[tape_channel, rows, cols] += covered
+    return True

@@ -57,12 +57,14 @@ def test_mark_tape_moves_covered_cells_to_the_tape_class_unless_the_network_sees
     probabilities[0] = 1.0  # the network sees sand everywhere
     mask = np.zeros((4, 4), bool)
     mask[:, 0] = True  # half of each left cell
-    marked = mark_tape(probabilities, mask, tape_channel=1)
-    np.testing.assert_array_equal(marked[1], [[0.5, 0.0], [0.5, 0.0]])
-    np.testing.assert_array_equal(marked.sum(axis=0), np.ones((2, 2)))
+    assert mark_tape(probabilities, mask, tape_channel=1)
+    np.testing.assert_array_equal(probabilities[1], [[0.5, 0.0], [0.5, 0.0]])
+    np.testing.assert_array_equal(probabilities.sum(axis=0), np.ones((2, 2)))
     probabilities[1, :, 0], probabilities[0, :, 0] = 0.8, 0.2  # the network's own tape stands
-    assert mark_tape(probabilities, mask, 1) is probabilities
-    assert mark_tape(probabilities, np.zeros((4, 4), bool), 1) is probabilities
+    before = probabilities.copy()
+    assert not mark_tape(probabilities, mask, 1)
+    assert not mark_tape(probabilities, np.zeros((4, 4), bool), 1)
+    np.testing.assert_array_equal(probabilities, before)
 
 
 def test_perceive_writes_the_detected_tape_into_the_labels(tiny_weights):
