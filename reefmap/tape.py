@@ -5,7 +5,8 @@ A survey tape is 1-3 cm wide: a few pixels at processing width, often below what
 yellowness (tapes are white or yellow; sand, rock and water are bluer) that runs straight across much of the frame.
 So the ridge is found with a morphological top-hat, long straight runs of it with a Hough transform, and only the
 runs that are filled along their length and empty beside it (a line, not a textured patch) are kept, collinear
-with the best one: one tape per frame.
+with the best one: one tape per frame. A parallel ridge line off that line scoring nearly as well means striped
+texture (seagrass blades), and then nothing is taken.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ SMOOTHING_PX = 1.0  # Gaussian sigma taken off sensor noise and sand grain befor
 TOPHAT_PX = 11  # wider than a tape, narrower than a colony
 RIDGE_LEVEL = 8.0  # grey levels (0..255) a tape stands above its surroundings, in brightness and in yellowness
 MIN_LENGTH = 0.2  # of the image's shorter side: the shortest straight run taken for tape
-MAX_GAP_PX = 8
-HOUGH_VOTES = 30
+MAX_GAP_PX = 8  # a run bridges breaks in the ridge this long (a shell or a coral branch across the tape)
+HOUGH_VOTES = 30  # ridge pixels a straight run needs before it is considered at all
 SIDE_OFFSET_PX = 6  # "beside the line": this far on either side
 MIN_FILL = 0.7  # share of a run's length on the ridge
 MAX_SIDE_FILL = 0.3  # share of either side's parallel line on the ridge: more is texture, not a tape
