@@ -29,7 +29,7 @@ SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that count
 LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bias tried for removal after training
 COLOUR_NORMALISATIONS = ("per-image", "fixed")
 AFFINITY_SHIFTS = tuple((dy * d, dx * d) for d in (1, 2, 4) for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)))
-AFFINITY_SIGMA = 0.5  # colour difference (network input units: per-channel standard deviations) of half affinity
+AFFINITY_SIGMA = 0.5  # Gaussian width of the colour affinity, in network input units (per-channel standard deviations)
 POINT_AFFINITY_WEIGHT = 1.0  # the affinity loss's weight when the labels are points (dense labels need none)
 
 
@@ -198,6 +198,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
 
     normalisation = training_normalisation(settings.colour_normalisation, start.card if settings.init else None)
+    settings = replace(settings, colour_normalisation="per-image" if normalisation.get("per_image") else "fixed")
     point_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
     if settings.affinity_weight is None:
         sparse = bool(settings.points_per_image) or bool(point_sources)
