@@ -44,7 +44,8 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
     assert summary["camera"]["native"]["name"] == "gopro_hero10_linear"
     assert summary["levelled_by"].startswith("gravity")
     assert summary["processing_size"] == [640, 360]
-    assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "depth", "pose", "fusion", "cover", "write"}
+    assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "tape", "depth", "pose", "fusion", "cover",
+                                                 "write"}
     assert len(summary["weights"]["segmentation"]["sha256"]) == 64
 
     from reefmap.o3d import open3d
@@ -57,6 +58,8 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
     with open(out / "cover.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 39
+    tape_row, = (r for r in rows if r["class_name"] == "transect line")
+    assert float(tape_row["percent_cover"]) > 0  # the line detector puts the clip's tape in the map
     counted = [float(r["percent_cover"]) for r in rows if r["excluded"] == "0"]
     assert sum(counted) == pytest.approx(100.0, abs=0.1)
     assert all(r["percent_cover"] == "" for r in rows if r["excluded"] == "1")
@@ -79,6 +82,15 @@ def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
     for r in rows:
         by_segment[r["segment"]] = by_segment.get(r["segment"], 0.0) + float(r["percent_cover"] or 0)
     assert by_segment and all(total == pytest.approx(100.0, abs=0.1) for total in by_segment.values())
+
+
+def test_no_tape_detection_leaves_the_tape_to_the_network(monkeypatch, capsys, tiny_weights, tmp_path):
+    video = write_video(tmp_path / "v.avi", n_frames=4, fps=4.0)
+    code, _, err = run_cli(monkeypatch, capsys, "process", video, "--out", tmp_path / "out", "--fps", 4, "--quiet",
+                           "--no-tape-detection", *weights_args(tiny_weights))
+    assert code == 0, err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["settings"]["detect_tape"] is False and "tape" not in summary["timings"]["stages"]
 
 
 def test_coralnet_exports_match_the_ortho_map(tmp_path):
