@@ -295,6 +295,8 @@ def _training_options(command):
         click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Weights file to write (.safetensors)."),
         click.option("--input-width", type=int, default=320, show_default=True),
         click.option("--iterations", type=int, default=2000, show_default=True),
+        click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
+                     help="Validate and checkpoint every this many iterations."),
         click.option("--device", default="cpu", show_default=True),
         click.option("--threads", type=int),
         click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes."),
