@@ -88,22 +88,21 @@ def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transe
     assert tuned.card["normalisation"] == start.card["normalisation"] == IMAGENET_NORMALISATION  # kept from the start
 
 
-def test_train_segmentation_command_validates_as_often_as_told(synthetic_transect, tiny_weights, tmp_path):
-    from click.testing import CliRunner
-
-    from reefmap.cli import main
+def test_train_segmentation_command_validates_as_often_as_told(monkeypatch, capsys, synthetic_transect, tiny_weights,
+                                                              tmp_path):
+    from test_process import run_cli
 
     out = tmp_path / "cli.safetensors"
-    result = CliRunner().invoke(main, ["train", "segmentation", str(synthetic_transect), "--out", str(out),
-                                       "--init", str(tiny_weights["segmentation"]), "--input-width", "128",
-                                       "--iterations", "5", "--eval-every", "2", "--batch-size", "2", "--threads", "1"])
-    assert result.exit_code == 0, result.output
+    code, _, err = run_cli(monkeypatch, capsys, "train", "segmentation", synthetic_transect, "--out", out,
+                           "--init", tiny_weights["segmentation"], "--input-width", 128, "--iterations", 5,
+                           "--eval-every", 2, "--batch-size", 2, "--threads", 1)
+    assert code == 0, err
     training = load_weights(out, "segmentation").card["training"]
     assert [h["iteration"] for h in training["history"]] == [2, 4, 5]
     assert training["settings"]["eval_every"] == 2
-    refused = CliRunner().invoke(main, ["train", "segmentation", str(synthetic_transect), "--out", str(out),
-                                        "--eval-every", "0"])
-    assert refused.exit_code == 2 and "--eval-every" in refused.output
+    code, _, err = run_cli(monkeypatch, capsys, "train", "segmentation", synthetic_transect, "--out", out,
+                           "--eval-every", 0)
+    assert code == 2 and "--eval-every" in err
 
 
 def test_colour_affinity_loss_asks_alike_neighbours_to_agree():
