@@ -237,6 +237,39 @@ def test_keep_random_points():
     assert (sparse > 0).sum() == 7 and set(np.unique(sparse).tolist()) == {0, 5} and (sparse[0] == 0).all()
 
 
+def test_simulated_points_train_and_validate_like_an_annotated_set(synthetic_transect, tmp_path, monkeypatch):
+    import reefmap.train.segmentation as segmentation
+
+    scored = []
+    evaluate = segmentation.evaluate_segmentation
+
+    def recording_evaluate(model, transects, frames, *args):
+        scored.append([(transects[t].labels[i] > 0).sum() for t, i in frames])
+        return evaluate(model, transects, frames, *args)
+
+    monkeypatch.setattr(segmentation, "evaluate_segmentation", recording_evaluate)
+    out = tmp_path / "points.safetensors"
+    train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), encoder=TINY_ENCODER,
+                                            decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),
+                                            iterations=2, batch_size=2, threads=1, points_per_image=30),
+                       log=lambda m: None)
+    card = load_weights(out, "segmentation").card
+    assert "30 random labelled points per image" in card["training"]["kind"]
+    assert card["training"]["settings"]["affinity_weight"] == 1.0
+    assert scored and all(n == 30 for frames in scored for n in frames)  # validation scores the points, no more
+
+
+def test_simulated_point_annotation_is_drawn_once_per_image():
+    from reefmap.train.data import simulated_point_annotation
+
+    labels = np.random.default_rng(1).integers(1, 4, (3, 12, 16)).astype(np.uint8)
+    points = simulated_point_annotation(labels, 5, seed=0, source=2)
+    assert ((points > 0).sum((1, 2)) == 5).all() and (points[points > 0] == labels[points > 0]).all()
+    np.testing.assert_array_equal(points, simulated_point_annotation(labels, 5, seed=0, source=2))  # fixed, not per step
+    assert not np.array_equal(points, simulated_point_annotation(labels, 5, seed=0, source=3))
+    assert not np.array_equal(points[0] > 0, points[1] > 0)  # each image its own points
+
+
 def test_point_labels_spread_to_nearby_pixels_of_their_colour():
     from reefmap.train.data import spread_point_labels
 

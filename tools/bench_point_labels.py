@@ -91,12 +91,12 @@ def main() -> None:
 
 
 def _trained_with(weights: Path, settings) -> bool:
-    """Whether the card beside `weights` records these training settings (threads aside)."""
+    """Whether the card beside `weights` records these training settings (threads and where it was written aside)."""
     from dataclasses import asdict
 
     recorded = json.loads(weights.with_suffix(".json").read_text())["training"]["settings"]
     wanted = json.loads(json.dumps(asdict(settings)))
-    return all(recorded.get(k) == v for k, v in wanted.items() if k not in ("threads", "colour_normalisation"))
+    return all(recorded.get(k) == v for k, v in wanted.items() if k not in ("out", "threads", "colour_normalisation"))
 
 
 def _render(folder: Path, seed: int, length_m: float) -> Path:

@@ -262,6 +262,13 @@ def keep_random_points(labels: np.ndarray, count: int, rng: np.random.Generator)
     return out
 
 
+def simulated_point_annotation(labels: np.ndarray, count: int, seed: int, source: int) -> np.ndarray:
+    """(N, H, W) dense label maps reduced to `count` random points each, drawn once from (`seed`, `source`): the
+    fixed annotation an ecologist gives each image, for training and validation alike (never new points per step)."""
+    rng = np.random.default_rng([seed, source])
+    return np.stack([keep_random_points(frame, count, rng) for frame in labels])
+
+
 def spread_point_labels(image: np.ndarray, labels: np.ndarray, radius: float, colour_tolerance: float) -> np.ndarray:
     """A copy of a sparse label map (0 = unlabelled) where each unlabelled pixel takes the label of the annotated
     point nearest to it in position and colour together, when that point lies within one unit of

@@ -19,8 +19,8 @@ from reefmap.models.weights import (
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
-    is_mask_folder, is_point_folder, keep_random_points, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
-    split_frames, spread_point_labels, underwater_jitter,
+    is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
+    simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
 )
 from reefmap.train.loop import TrainingRun, run_loop
 
@@ -182,6 +182,9 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
             transects.append(load_mask_folder(folder, frame_size, taxonomy, label_map))
         else:
             transects.append(load_transect(folder, frame_size))
+    if settings.points_per_image:
+        transects = [replace(tr, labels=simulated_point_annotation(tr.labels, settings.points_per_image, settings.seed, t))
+                     for t, tr in enumerate(transects)]
     train_frames, val_frames = split_frames(transects, settings.val_fraction, settings.seed)
     log(f"loaded {len(transects)} sources: {len(train_frames)} training and {len(val_frames)} validation images")
     weights = class_weights(np.concatenate([transects[t].labels[i].ravel() for t, i in train_frames[::5]]), lut,
@@ -199,10 +202,12 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
 
     normalisation = training_normalisation(settings.colour_normalisation, start.card if settings.init else None)
     settings = replace(settings, colour_normalisation="per-image" if normalisation.get("per_image") else "fixed")
-    point_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
+    point_sources = {t for t, folder in enumerate(settings.data) if settings.points_per_image or is_point_folder(folder)}
     if settings.affinity_weight is None:
-        sparse = bool(settings.points_per_image) or bool(point_sources)
-        settings = replace(settings, affinity_weight=POINT_AFFINITY_WEIGHT if sparse else 0.0)
+        settings = replace(settings, affinity_weight=POINT_AFFINITY_WEIGHT if point_sources else 0.0)
+    spread = {t: np.stack([spread_point_labels(image, labels, SPREAD_RADIUS * image.shape[1], SPREAD_COLOUR)
+                           for image, labels in zip(transects[t].images, transects[t].labels)])
+              for t in point_sources} if settings.spread_points else {}
 
     def network_input(image: np.ndarray) -> np.ndarray:
         """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
@@ -210,8 +215,9 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
 
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
-        crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)), _training_labels(t, i, rng),
-                             settings.crop, rng) for t, i in batch]
+        crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)),
+                             spread[t][i] if t in spread else transects[t].labels[i], settings.crop, rng)
+                 for t, i in batch]
         x = torch.from_numpy(np.stack([c[0] for c in crops])).permute(0, 3, 1, 2).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         logits = model(x)
@@ -224,16 +230,6 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
                                         normalisation)
         return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
-
-    def _training_labels(t, i, rng):
-        image, labels = transects[t].images[i], transects[t].labels[i]
-        if settings.points_per_image:
-            labels = keep_random_points(labels, settings.points_per_image, rng)
-        elif t not in point_sources:
-            return labels
-        if settings.spread_points:
-            labels = spread_point_labels(image, labels, SPREAD_RADIUS * image.shape[1], SPREAD_COLOUR)
-        return labels
 
     loop = run_loop(model, settings, step, validate, log)
     adjustment = None
