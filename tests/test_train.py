@@ -81,6 +81,7 @@ def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transe
     start, tuned = load_weights(tiny_weights["segmentation"], "segmentation"), load_weights(out, "segmentation")
     assert tuned.card["encoder"] == TINY_ENCODER and tuned.card["decoder_channels"] == [32, 16, 16, 8, 8]
     assert tuned.card["training"]["initialised_from"] == str(tiny_weights["segmentation"])
+    assert tuned.card["training"]["initialised_from_sha256"] == load_weights(tiny_weights["segmentation"], "segmentation").sha256
     for (name, a), b in zip(start.model.named_parameters(), tuned.model.parameters()):
         if name != "segmentation_head.0.bias":  # moved by the logit adjustment, not by training
             torch.testing.assert_close(a, b, atol=2e-3, rtol=0, msg=name)
@@ -177,6 +178,7 @@ def test_self_supervised_fine_tuning_on_a_real_clip(real_clip, tiny_weights, tmp
     card = load_weights(out, "depth_pose").card
     assert "self-supervised" in card["training"]["kind"] and card["depth_units"] == "relative"
     assert card["training"]["initialised_from"] == str(tiny_weights["depth_pose"])
+    assert card["training"]["initialised_from_sha256"] == load_weights(tiny_weights["depth_pose"], "depth_pose").sha256
     assert card["training"]["history"][-1]["photometric_loss"] > 0
 
 

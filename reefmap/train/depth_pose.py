@@ -127,8 +127,9 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
     clips = [load_video_clip(v, settings.input_width, settings.video_fps) for v in settings.videos]
     log(f"loaded {len(transects)} transects ({len(train_pairs)} training and {len(val_pairs)} validation pairs) "
         f"and {len(clips)} videos ({sum(len(c.images) for c in clips)} frames)")
-    if settings.init:
-        model = load_weights(settings.init, "depth_pose", device).model
+    start = load_weights(settings.init, "depth_pose", device) if settings.init else None
+    if start:
+        model = start.model
     else:
         model = DepthPoseModel(settings.depth_encoder, settings.pose_encoder, 0.1, settings.max_depth,
                                settings.decoder_channels).to(device)
@@ -155,13 +156,14 @@ def train_depth_pose(settings: DepthPoseTraining, log=print) -> Path:
         kinds.append("synthetic transects (reefmap synth) supervised by true depth (metres) and true relative motion")
     if clips:
         kinds.append("videos, self-supervised by view synthesis (SSIM + L1, auto-masking, smoothness)")
-    model_card = load_weights(settings.init, "depth_pose").card if settings.init else None
+    model_card = start.card if start else None
     card = depth_pose_card(
         model_card["depth_encoder"] if model_card else settings.depth_encoder,
         model_card["pose_encoder"] if model_card else settings.pose_encoder,
         size, tuple(model_card["decoder_channels"]) if model_card else settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data + settings.videos], "kind": "; ".join(kinds),
-                  "initialised_from": settings.init, "iterations": loop.iterations, "settings": asdict(settings),
+                  "initialised_from": settings.init, "initialised_from_sha256": start.sha256 if start else None,
+                  "iterations": loop.iterations, "settings": asdict(settings),
                   "command": " ".join(sys.argv), "history": loop.history},
         max_depth=model_card["max_depth"] if model_card else settings.max_depth,
         depth_units="metres" if transects else "relative",

@@ -243,7 +243,8 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
-                  "initialised_from": settings.init, "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
+                  "initialised_from": settings.init, "initialised_from_sha256": start.sha256 if settings.init else None,
+                  "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
                   "history": loop.history, "logit_adjustment": adjustment},
         metrics={"validation": "held-out blocks of the synthetic training transects",
                  "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
