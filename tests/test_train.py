@@ -13,7 +13,7 @@ from reefmap.train.data import load_transect, random_crop, split_frames, underwa
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
 from reefmap.models.unet import build_unet
 from reefmap.train.segmentation import (
-    SegmentationTraining, adjust_logits, class_weights, colour_affinity_loss, train_segmentation,
+    SegmentationTraining, adjust_logits, class_weight_frames, class_weights, colour_affinity_loss, train_segmentation,
     training_normalisation,
 )
 
@@ -25,6 +25,13 @@ def test_class_weights_favour_rare_classes():
     w = class_weights(labels, lut, 3).numpy()
     assert w[2] > w[1] > w[0]
     assert w[1] / w[0] == pytest.approx(3.0) and w.mean() == pytest.approx(1.0)
+
+
+def test_class_weights_count_every_point_labelled_frame():
+    frames = [(0, i) for i in range(12)] + [(1, i) for i in range(12)]
+    chosen = class_weight_frames(frames, point_sources={1})
+    assert [i for t, i in chosen if t == 1] == list(range(12))  # a rare class's few points all count
+    assert [i for t, i in chosen if t == 0] == [0, 5, 10]  # dense labels: every fifth frame is plenty
 
 
 def test_random_crop_keeps_image_and_labels_aligned():

@@ -90,6 +90,12 @@ def class_weights(labels: np.ndarray, lut: np.ndarray, num_classes: int) -> torc
     return torch.tensor(np.clip(weights, 0, 10.0), dtype=torch.float32)
 
 
+def class_weight_frames(train_frames: list[tuple[int, int]], point_sources: set[int], every: int = 5) -> list:
+    """The training frames whose labels set the class weights: every frame of a point-labelled source (a rare
+    class may have a handful of points in all), every `every`-th frame of the rest (dense labels, plenty)."""
+    return [(t, i) for n, (t, i) in enumerate(train_frames) if t in point_sources or n % every == 0]
+
+
 def confusion_matrices(model, transects, frames, lut, num_classes, device, input_width, normalisation: dict,
                        logit_offsets: list[torch.Tensor]) -> list[np.ndarray]:
     """(C, C) truth-by-prediction pixel counts on full frames, one matrix per (C,) offset added to the logits."""
@@ -187,8 +193,6 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
                      for t, tr in enumerate(transects)]
     train_frames, val_frames = split_frames(transects, settings.val_fraction, settings.seed)
     log(f"loaded {len(transects)} sources: {len(train_frames)} training and {len(val_frames)} validation images")
-    weights = class_weights(np.concatenate([transects[t].labels[i].ravel() for t, i in train_frames[::5]]), lut,
-                            num_classes).to(device)
     if settings.init:
         start = load_weights(settings.init, "segmentation", device)
         if [(c.id, c.name) for c in start.taxonomy.classes] != [(c.id, c.name) for c in taxonomy.classes]:
@@ -209,6 +213,14 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
                            for image, labels in zip(transects[t].images, transects[t].labels)])
               for t in point_sources} if settings.spread_points else {}
 
+    def training_labels(t: int, i: int) -> np.ndarray:
+        """The labels the loss sees for frame `i` of source `t`: its points spread, or its labels as given."""
+        return spread[t][i] if t in spread else transects[t].labels[i]
+
+    weights = class_weights(np.concatenate([training_labels(t, i).ravel()
+                                            for t, i in class_weight_frames(train_frames, point_sources)]),
+                            lut, num_classes).to(device)
+
     def network_input(image: np.ndarray) -> np.ndarray:
         """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
         return normalise(image[None], normalisation)[0].permute(1, 2, 0).numpy()
@@ -216,7 +228,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     def step(rng):
         batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
         crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)),
-                             spread[t][i] if t in spread else transects[t].labels[i], settings.crop, rng)
+                             training_labels(t, i), settings.crop, rng)
                  for t, i in batch]
         x = torch.from_numpy(np.stack([c[0] for c in crops])).permute(0, 3, 1, 2).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
