@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BENCH_SECTION = {"segmentation": "segmentation", "depth_pose": "depth_pose"}
 CHAIN_FIELDS = ("sha256", "input_size", "normalisation", "command", "iterations", "kind")
 
 
@@ -61,9 +60,8 @@ def ship(args) -> None:
     root = args.data_root.resolve()
     training = card["training"]
     settings = training["settings"]
-    renames = {str(Path(settings["out"]).resolve()): target.name}
-    for folder in settings["data"]:
-        renames[str(_absolute(folder, root))] = _relative(folder, root)
+    data = [_relative(folder, root) for folder in settings["data"]]
+    renames = {str(Path(settings["out"]).resolve()): target.name, **{str(root / d): d for d in data}}
     start = training.get("initialised_from")
     if start:
         started_from = training.get("initialised_from_sha256") or sha256_file(_absolute(start, root))
@@ -71,7 +69,7 @@ def ship(args) -> None:
             raise ValueError(f"training started from {start}, not from the shipped {target}: ship that first, "
                              "or train again from the shipped weights")
         renames[str(_absolute(start, root))] = f"weights/{target.name}"
-    settings["data"] = [renames[str(_absolute(d, root))] for d in settings["data"]]
+    settings["data"] = data
     settings["out"] = target.name
     if start:
         settings["init"] = training["initialised_from"] = f"weights/{target.name}"
@@ -113,7 +111,8 @@ def _chain_link(shipped: dict, task: str) -> dict:
 
 
 def _absolute(path: str, root: Path) -> Path:
-    return (root / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+    """`path` resolved, relative ones against `root` (joining keeps an absolute path as it is)."""
+    return (root / path).resolve()
 
 
 def _relative(path: str, root: Path) -> str:
@@ -161,7 +160,7 @@ def _commands_for(folders: list[str], known: dict[str, str]) -> list[str]:
 def _held_out(bench_json: Path, task: str, trained: Path, root: Path, known: dict[str, str]) -> dict:
     """The benchmark's figures for `task`, checked to be those of the `trained` file."""
     bench = json.loads(bench_json.read_text())
-    section = dict(bench[BENCH_SECTION[task]])
+    section = dict(bench[task])  # bench_models.py writes one section per task, named as the task
     scored = Path(section.pop("weights")).resolve()
     if scored != trained.resolve():
         raise ValueError(f"{bench_json} scored {scored}, not {trained}: run tools/bench_models.py with "
