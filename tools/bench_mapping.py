@@ -59,6 +59,8 @@ def main() -> None:
             "scale_error_percent": scores["trajectory"]["scale_error_percent"],
             "depth_absrel": scores.get("depth", {}).get("abs_rel"),
             "cloud_accuracy_cm": 100 * scores["cloud"]["accuracy_median_m"],
+            "cloud_completeness": scores["cloud"]["completeness"],
+            "label_accuracy_3d": scores["labels_3d"]["accuracy"],
             "cover_error_max": scores["cover"]["max_abs_error_pts"],
             "cover_error_mean": scores["cover"]["mean_abs_error_pts"],
             "rugosity_error_percent": (scores.get("rugosity") or {}).get("error_percent"),
@@ -66,13 +68,14 @@ def main() -> None:
         })
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{truth} ({rows[0]['frames']} frames), this machine: {os.cpu_count()} CPU threads")
-    print(f"{'mapping':<14}{'s/frame':>9}{'ATE %':>8}{'scale %':>9}{'AbsRel':>8}{'cloud cm':>10}{'cover max':>11}"
-          f"{'mean':>7}{'rugosity %':>12}")
+    print(f"{'mapping':<14}{'s/frame':>9}{'ATE %':>8}{'scale %':>9}{'AbsRel':>8}{'cloud cm':>10}{'complete':>10}"
+          f"{'labels 3D':>11}{'cover max':>11}{'mean':>7}{'rugosity %':>12}")
     for r in rows:
         def fmt(value, spec):
             return format(value, spec) if value is not None else "-"
         print(f"{r['mapping']:<14}{r['seconds_per_frame']:>9.2f}{fmt(r['ate_percent_of_path'], '>8.2f')}"
               f"{r['scale_error_percent']:>9.1f}{fmt(r['depth_absrel'], '>8.3f')}{r['cloud_accuracy_cm']:>10.1f}"
+              f"{fmt(r['cloud_completeness'], '>10.0%')}{fmt(r['label_accuracy_3d'], '>11.0%')}"
               f"{r['cover_error_max']:>11.2f}{r['cover_error_mean']:>7.2f}{fmt(r['rugosity_error_percent'], '>12.1f')}")
     (args.out / "bench_mapping.json").write_text(json.dumps({"truth": str(truth), "rows": rows}, indent=1))
 
