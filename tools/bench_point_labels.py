@@ -7,8 +7,8 @@ colour-affinity loss (--affinity-weight), and spread with the affinity loss (the
     python tools/bench_point_labels.py --train synth/train_* --heldout synth/heldout_101 --points 50
 
 Without --train/--heldout it renders two training transects (seeds 21, 22) and one held-out (seed 121), 8 and
-6 m at 3 frames/s. Prints pixel accuracy and mIoU of each run and the ratio of each point run's mIoU to the
-dense run's; writes bench_point_labels.json in --out.
+6 m at 3 frames/s. Prints pixel accuracy, mIoU and IoU by class of each run and the ratio of each point run's
+mIoU to the dense run's; writes bench_point_labels.json in --out.
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main() -> None:
         metrics = evaluate_segmentation(trained.model, scored, frames, lut, len(taxonomy), torch.device("cpu"),
                                         args.input_width, trained.card["normalisation"])
         rows[name] = {"pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
+                      "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()},
                       "training_s": time.perf_counter() - started}
     ratios = {name: r["miou"] / rows["dense"]["miou"] if rows["dense"]["miou"] else float("nan")
               for name, r in rows.items() if name != "dense"}
@@ -84,6 +85,9 @@ def main() -> None:
           f"({len(frames)} frames); {args.iterations} iterations each")
     for name, r in rows.items():
         print(f"{name:<12} pixel accuracy {r['pixel_accuracy']:.3f}  mIoU {r['miou']:.3f}  ({r['training_s']:.0f} s)")
+    print("\nIoU by class (held-out truth), in the order above:")
+    for cls in rows["dense"]["iou_by_class"]:
+        print(f"  {cls:<30}" + "".join(f"{r['iou_by_class'][cls]:>7.3f}" for r in rows.values()))
     for name, ratio in ratios.items():
         print(f"{name} / dense mIoU: {ratio:.2f}")
     (args.out / "bench_point_labels.json").write_text(json.dumps({"rows": rows, "ratios": ratios,
