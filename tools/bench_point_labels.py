@@ -32,6 +32,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=400)
     parser.add_argument("--input-width", type=int, default=256)
     parser.add_argument("--out", type=Path, default=Path("runs/bench_points"))
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the training runs and of the simulated points (another seed: a replicate)")
     parser.add_argument("--threads", type=int, help="torch threads for training (default: all cores)")
     parser.add_argument("--affinity-weight", type=float, default=1.0,
                         help="weight of the colour-affinity loss in the points + affinity run")
@@ -70,7 +72,7 @@ def main() -> None:
         settings = SegmentationTraining(
             data=[str(d) for d in train], out=str(out), input_width=args.input_width, crop=(192, 112),
             iterations=args.iterations, eval_every=args.iterations, batch_size=6, points_per_image=points,
-            spread_points=spread, affinity_weight=affinity, seed=0, threads=args.threads)
+            spread_points=spread, affinity_weight=affinity, seed=args.seed, threads=args.threads)
         if not (args.reuse and out.exists() and _trained_with(out, settings)):
             train_segmentation(settings, log=lambda line: print(f"  [{name}] {line}", flush=True))
         trained = load_weights(out, "segmentation")
@@ -90,7 +92,7 @@ def main() -> None:
         print(f"  {cls:<30}" + "".join(f"{r['iou_by_class'][cls]:>7.3f}" for r in rows.values()))
     for name, ratio in ratios.items():
         print(f"{name} / dense mIoU: {ratio:.2f}")
-    (args.out / "bench_point_labels.json").write_text(json.dumps({"rows": rows, "ratios": ratios,
+    (args.out / "bench_point_labels.json").write_text(json.dumps({"rows": rows, "ratios": ratios, "seed": args.seed,
                                                                    "iterations": args.iterations}, indent=1))
 
 
