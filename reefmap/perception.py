@@ -96,7 +96,12 @@ class Segmenter(_Network):
         """(B, C, h, w) float32 softmax probabilities."""
         with _autocast(self.device):
             logits = self.model(self.prepare(images))
-        return torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
+
+    @property
+    def temperature(self) -> float:
+        """What the card's calibration divides the logits by, so probabilities match accuracy (1: uncalibrated)."""
+        return float(self.weights.card.get("calibration", {}).get("temperature", 1.0))
 
 
 class DepthPoseEstimator(_Network):

@@ -213,7 +213,7 @@ def test_coralnet_points_load_as_sparse_label_maps(tmp_path):
     from reefmap.train.data import load_point_annotations, read_label_map
 
     folder, label_map = _coralnet_folder(tmp_path)
-    data = load_point_annotations(folder, read_label_map(label_map, default_taxonomy()), (32, 24))
+    data = load_point_annotations(folder, read_label_map(label_map, default_taxonomy()), 32)
     assert data.images.shape == (2, 24, 32, 3)
     assert (data.labels > 0).sum() == 2 * 12
     assert set(np.unique(data.labels[0][:, :16]).tolist()) == {0, 5} and 18 in data.labels[0][:, 16:]

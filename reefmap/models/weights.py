@@ -201,8 +201,9 @@ def normalise_batch(x: torch.Tensor, normalisation: dict) -> torch.Tensor:
 
 def segmentation_card(encoder: str, taxonomy: Taxonomy, input_size: tuple[int, int],
                       decoder_channels: tuple[int, ...], training: dict, metrics: dict | None = None,
-                      normalisation: dict = IMAGENET_NORMALISATION) -> dict:
-    """Card for a U-Net segmenter; `input_size` (w, h) is the size it was trained at."""
+                      normalisation: dict = IMAGENET_NORMALISATION, calibration: dict | None = None) -> dict:
+    """Card for a U-Net segmenter; `input_size` (w, h) is the size it was trained at; `calibration` holds the
+    temperature its logits are divided by before the softmax (see train/segmentation.py `fit_temperature`)."""
     return {
         "task": "segmentation",
         "architecture": "unet",
@@ -213,6 +214,7 @@ def segmentation_card(encoder: str, taxonomy: Taxonomy, input_size: tuple[int, i
         "taxonomy": taxonomy.to_dict(),
         "training": training,
         "metrics": metrics or {},
+        "calibration": calibration or {"temperature": 1.0},
     }
 
 

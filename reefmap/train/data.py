@@ -53,12 +53,18 @@ def load_transect(folder: str | Path, size: tuple[int, int]) -> Transect:
 
 def split_frames(transects: list, val_fraction: float, seed: int) -> tuple[list, list]:
     """(source, frame) pairs for training and validation; validation takes whole blocks of consecutive frames
-    (a tenth of a source each) to limit leakage between neighbouring frames. Training is never left empty."""
+    (a tenth of a source each) to limit leakage between neighbouring frames, or a source's own fixed `validation`
+    images where it has them. Training is never left empty."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     n_val_blocks = max(1, int(round(10 * val_fraction))) if val_fraction else 0
     for t, tr in enumerate(transects):
         n = len(tr.images)
+        fixed = getattr(tr, "validation", None)
+        if fixed is not None:
+            for i in range(n):
+                (val if i in fixed else train).append((t, i))
+            continue
         val_blocks = set(rng.choice(10, size=n_val_blocks, replace=False).tolist())
         for i in range(n):
             (val if min(10 * i // n, 9) in val_blocks else train).append((t, i))
@@ -128,22 +134,36 @@ def is_synth_folder(path: str | Path) -> bool:
 
 @dataclass
 class LabelledImages:
-    """Still images with (H, W) uint8 class-id maps, 0 where unlabelled (e.g. all but a few annotated points)."""
+    """Still images with (H, W) uint8 class-id maps, 0 where unlabelled (e.g. all but a few annotated points).
+
+    `validation` lists the indices of the images kept for validation only (a fixed split of real photographs);
+    None lets the trainer split the images itself.
+    """
 
     name: str
     images: np.ndarray
     labels: np.ndarray
+    image_names: tuple[str, ...] = ()
+    validation: tuple[int, ...] | None = None
 
 
 POINT_ANNOTATIONS = "annotations.csv"
+CORALNET_LABELSET = "labelset.csv"
+CORALNET_LABEL_MAP = Path(__file__).resolve().parents[1] / "data" / "labelmaps" / "coralnet.json"
+VALIDATION_SHARE = 0.25  # of a point-annotated folder's images, chosen by name (see `validation_images`)
 
 
 def is_point_folder(path: str | Path) -> bool:
-    return (Path(path) / POINT_ANNOTATIONS).exists()
+    """Point-annotated images: `annotations.csv` beside the images, or CoralNet's export layout (images/ with
+    annotations/*.csv, one file per image or one for all, and optionally labelset.csv)."""
+    path = Path(path)
+    return (path / POINT_ANNOTATIONS).exists() or (
+        (path / "images").is_dir() and (path / "annotations").is_dir() and any((path / "annotations").glob("*.csv")))
 
 
-def read_label_map(path: str | Path, taxonomy) -> dict[str, int]:
-    """JSON mapping annotation codes (e.g. CoralNet labels) to class names or ids of `taxonomy`."""
+def read_label_map(path: str | Path, taxonomy) -> dict[str, int | None]:
+    """JSON mapping annotation codes (e.g. CoralNet labels) to class names or ids of `taxonomy`; null marks a code
+    that is not a benthic point (e.g. CoralNet's "Off"), never trained on or scored."""
     try:
         raw = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
@@ -151,6 +171,9 @@ def read_label_map(path: str | Path, taxonomy) -> dict[str, int]:
     by_name = {c.name: c.id for c in taxonomy.classes}
     mapping = {}
     for code, target in raw.items():
+        if target is None:
+            mapping[str(code)] = None
+            continue
         class_id = target if isinstance(target, int) else by_name.get(str(target))
         if class_id not in set(taxonomy.ids.tolist()):
             raise UsageError(f"label map {path}: '{code}' -> '{target}' is not a class of the taxonomy {taxonomy.name}")
@@ -158,38 +181,108 @@ def read_label_map(path: str | Path, taxonomy) -> dict[str, int]:
     return mapping
 
 
-def load_point_annotations(folder: str | Path, label_map: dict[str, int], size: tuple[int, int]) -> LabelledImages:
-    """CoralNet-style points: images in `folder` and `annotations.csv` with Name, Row, Column, Label columns.
+def coralnet_label_map(labelset_csv: str | Path, taxonomy, mapping_path: str | Path = CORALNET_LABEL_MAP) -> dict:
+    """A CoralNet source's short codes -> class ids (None: not a benthic point), through reefmap's mapping of
+    CoralNet's global label ids (then names, then functional groups) in `mapping_path`."""
+    import csv
 
-    Images are resized to (w, h) `size`; each annotated point becomes one labelled pixel; labels missing
-    from `label_map` are skipped.
-    """
+    mapping = json.loads(Path(mapping_path).read_text())
+    by_id = {k: v["class"] for k, v in mapping["labels"].items()}
+    by_name = {v["name"].lower(): v["class"] for v in mapping["labels"].values()}
+    by_group = mapping["functional_groups"]
+    class_ids = {c.name: c.id for c in taxonomy.classes}
+    codes: dict[str, int | None] = {}
+    with open(labelset_csv, newline="") as f:
+        for row in csv.DictReader(f):
+            label_id, name, group = row.get("Label_ID", ""), row.get("Name", ""), row.get("Functional_Group", "")
+            for key, table in ((label_id, by_id), (name.lower(), by_name), (group, by_group)):
+                if key in table:
+                    target = table[key]
+                    break
+            else:
+                raise UsageError(f"{labelset_csv}: CoralNet label '{name}' (id {label_id}, group '{group}') has no "
+                                 f"class in {mapping_path}; add it there or pass --label-map")
+            if target is not None and target not in class_ids:
+                raise UsageError(f"{mapping_path}: '{name}' -> '{target}' is not a class of {taxonomy.name}")
+            codes[row["Short_Code"]] = None if target is None else class_ids[target]
+            codes.setdefault(name, codes[row["Short_Code"]])
+    return codes
+
+
+def point_label_map(folder: str | Path, taxonomy, label_map_path: str | Path | None = None) -> dict:
+    """The label map for a point folder: `label_map_path` when given, else its CoralNet labelset.csv."""
+    if label_map_path:
+        return read_label_map(label_map_path, taxonomy)
+    labelset = Path(folder) / CORALNET_LABELSET
+    if labelset.exists():
+        return coralnet_label_map(labelset, taxonomy)
+    raise UsageError(f"{folder} holds point annotations without a CoralNet {CORALNET_LABELSET}: pass --label-map to "
+                     "map their labels to classes")
+
+
+def validation_images(names: list[str], share: float = VALIDATION_SHARE) -> set[str]:
+    """The images of a point folder kept for validation: the `share` whose names hash lowest (SHA-1), so the
+    split is fixed, needs no list, and an image added later never moves another between the sides."""
+    import hashlib
+
+    count = int(round(share * len(names))) if len(names) >= 4 else 0
+    ranked = sorted(names, key=lambda n: hashlib.sha1(n.encode()).hexdigest())
+    return set(ranked[:count])
+
+
+def read_point_annotations(folder: str | Path) -> dict[str, list[tuple[int, int, str]]]:
+    """{image name: [(row, column, label code), ...]} from annotations.csv or annotations/*.csv (CoralNet export)."""
     import csv
 
     folder = Path(folder)
+    files = [folder / POINT_ANNOTATIONS] if (folder / POINT_ANNOTATIONS).exists() else \
+        sorted((folder / "annotations").glob("*.csv"))
     points: dict[str, list[tuple[int, int, str]]] = {}
-    with open(folder / POINT_ANNOTATIONS, newline="") as f:
-        reader = csv.DictReader(f)
-        missing = {"Name", "Row", "Column", "Label"} - set(reader.fieldnames or [])
-        if missing:
-            raise UsageError(f"{folder / POINT_ANNOTATIONS} lacks columns {sorted(missing)} (CoralNet: Name,Row,Column,Label)")
-        for row in reader:
-            points.setdefault(row["Name"], []).append((int(float(row["Row"])), int(float(row["Column"])), row["Label"]))
-    images, labels = [], []
-    for name, image_points in sorted(points.items()):
-        bgr = cv2.imread(str(folder / name))
+    for path in files:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = {"Name", "Row", "Column", "Label"} - set(reader.fieldnames or [])
+            if missing:
+                raise UsageError(f"{path} lacks columns {sorted(missing)} (CoralNet: Name,Row,Column,Label)")
+            for row in reader:
+                points.setdefault(row["Name"], []).append((int(float(row["Row"])), int(float(row["Column"])),
+                                                           row["Label"]))
+    if not points:
+        raise UsageError(f"{folder} has no point annotations")
+    return points
+
+
+def point_image_path(folder: Path, name: str) -> Path:
+    return folder / name if (folder / name).exists() else folder / "images" / name
+
+
+def load_point_annotations(folder: str | Path, label_map: dict[str, int | None], width: int) -> LabelledImages:
+    """CoralNet-style points (see `is_point_folder`), images resized to `width` with the folder's median aspect
+    ratio kept; each annotated point becomes one labelled pixel, codes mapped to None or missing from `label_map`
+    are skipped. The fixed validation images are those of `validation_images`."""
+    folder = Path(folder)
+    points = read_point_annotations(folder)
+    names = sorted(points)
+    photos = []
+    for name in names:
+        bgr = cv2.imread(str(point_image_path(folder, name)))
         if bgr is None:
-            raise UsageError(f"image {folder / name} named in {POINT_ANNOTATIONS} cannot be read")
+            raise UsageError(f"image {point_image_path(folder, name)} named in the annotations cannot be read")
+        photos.append(bgr)
+    aspect = float(np.median([p.shape[0] / p.shape[1] for p in photos]))
+    size = (width, max(1, int(round(width * aspect))))
+    images, labels = [], []
+    for name, bgr in zip(names, photos):
         h, w = bgr.shape[:2]
         images.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
         label = np.zeros((size[1], size[0]), np.uint8)
-        for r, c, code in image_points:
-            if code in label_map and 0 <= r < h and 0 <= c < w:
+        for r, c, code in points[name]:
+            if label_map.get(code) is not None and 0 <= r < h and 0 <= c < w:
                 label[min(size[1] - 1, r * size[1] // h), min(size[0] - 1, c * size[0] // w)] = label_map[code]
         labels.append(label)
-    if not images:
-        raise UsageError(f"{folder / POINT_ANNOTATIONS} has no annotations")
-    return LabelledImages(folder.name, np.stack(images), np.stack(labels))
+    held_out = validation_images(names)
+    return LabelledImages(folder.name, np.stack(images), np.stack(labels), tuple(names),
+                          tuple(i for i, n in enumerate(names) if n in held_out))
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")

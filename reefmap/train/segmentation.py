@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from reefmap.errors import UsageError
+from reefmap.models.pretrained import has_imagenet_weights, load_imagenet_encoder
 from reefmap.models.unet import build_unet
 from reefmap.models.weights import (
     IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, save_weights, segmentation_card,
@@ -19,9 +20,10 @@ from reefmap.models.weights import (
 from reefmap.perception import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
-    is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop, read_label_map,
-    simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
+    is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
+    random_crop, read_label_map, simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
 )
+from reefmap.train.point_scores import point_scores
 from reefmap.train.loop import TrainingRun, run_loop
 
 SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
@@ -31,13 +33,17 @@ COLOUR_NORMALISATIONS = ("per-image", "fixed")
 AFFINITY_SHIFTS = tuple((dy * d, dx * d) for d in (1, 2, 4) for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)))
 AFFINITY_SIGMA = 0.5  # Gaussian width of the colour affinity, in network input units (per-channel standard deviations)
 POINT_AFFINITY_WEIGHT = 1.0  # the affinity loss's weight when the labels are points (dense labels need none)
+ENCODER_WEIGHTS = ("imagenet", "random")
+TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(np.log(0.5), np.log(8.0), 57)))  # tried by calibration
+CALIBRATION_BINS = 10
 
 
 @dataclass(kw_only=True)
 class SegmentationTraining(TrainingRun):
     """Settings of one segmentation training run."""
 
-    encoder: str = "mobilenetv3_large_100"
+    encoder: str = "tf_efficientnet_lite0"
+    encoder_weights: str | None = None  # an ENCODER_WEIGHTS key; None: ImageNet where a package ships it, else random
     decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
     crop: tuple[int, int] = (256, 160)
     lr: float = 2e-3
@@ -46,6 +52,7 @@ class SegmentationTraining(TrainingRun):
     spread_points: bool = True  # point labels also label the nearby pixels that look like them (see data.py)
     colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
     affinity_weight: float | None = None  # of `colour_affinity_loss`; None: POINT_AFFINITY_WEIGHT for point labels, else 0
+    point_share: float = 0.5  # of each batch drawn from point-annotated photos when dense sources are mixed in
 
 
 def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
@@ -181,9 +188,8 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     transects = []
     for folder in settings.data:
         if is_point_folder(folder):
-            if label_map is None:
-                raise UsageError(f"{folder} holds point annotations: pass --label-map to map their labels to classes")
-            transects.append(load_point_annotations(folder, label_map, frame_size))
+            transects.append(load_point_annotations(folder, point_label_map(folder, taxonomy, settings.label_map),
+                                                    settings.input_width))
         elif is_mask_folder(folder):
             transects.append(load_mask_folder(folder, frame_size, taxonomy, label_map))
         else:
@@ -203,6 +209,16 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         log(f"starting from {settings.init} ({settings.encoder})")
     else:
         model = build_unet(settings.encoder, num_classes, settings.decoder_channels).to(device)
+    encoder_start = None
+    if settings.encoder_weights not in (None, *ENCODER_WEIGHTS):
+        raise UsageError(f"unknown --encoder-weights '{settings.encoder_weights}': use one of {', '.join(ENCODER_WEIGHTS)}")
+    if settings.init is None and settings.encoder_weights != "random" and (
+            settings.encoder_weights == "imagenet" or has_imagenet_weights(settings.encoder)):
+        encoder_start = load_imagenet_encoder(model, settings.encoder)
+        settings = replace(settings, encoder_weights="imagenet")
+        log(f"encoder {settings.encoder} starts from {encoder_start['source']}")
+    elif settings.init is None:
+        settings = replace(settings, encoder_weights="random")
 
     normalisation = training_normalisation(settings.colour_normalisation, start.card if settings.init else None)
     settings = replace(settings, colour_normalisation="per-image" if normalisation.get("per_image") else "fixed")
@@ -225,8 +241,19 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
         return normalise(image[None], normalisation)[0].permute(1, 2, 0).numpy()
 
+    point_frames = [f for f in train_frames if f[0] in point_sources]
+    dense_frames = [f for f in train_frames if f[0] not in point_sources]
+    point_count = int(round(settings.point_share * settings.batch_size)) if point_frames and dense_frames else None
+
+    def draw_batch(rng) -> list[tuple[int, int]]:
+        """Training frames for one step; `point_share` of them from the point-annotated photos when mixed."""
+        if point_count is None:
+            return [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
+        return ([point_frames[k] for k in rng.integers(0, len(point_frames), point_count)]
+                + [dense_frames[k] for k in rng.integers(0, len(dense_frames), settings.batch_size - point_count)])
+
     def step(rng):
-        batch = [train_frames[k] for k in rng.integers(0, len(train_frames), settings.batch_size)]
+        batch = draw_batch(rng)
         crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)),
                              training_labels(t, i), settings.crop, rng)
                  for t, i in batch]
@@ -234,35 +261,135 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         logits = model(x)
         losses = {"loss": F.cross_entropy(logits, y, weight=weights, ignore_index=num_classes)}
-        if settings.affinity_weight:
-            losses["affinity"] = settings.affinity_weight * colour_affinity_loss(logits.softmax(1), x)
+        points = [k for k, (t, _) in enumerate(batch) if t in point_sources]
+        if settings.affinity_weight and points:  # dense labels already say what lies between the points
+            losses["affinity"] = settings.affinity_weight * len(points) / len(batch) * colour_affinity_loss(
+                logits[points].softmax(1), x[points])
         return losses
 
+    photo_sources = {t for t, folder in enumerate(settings.data) if is_point_folder(folder)}
+    dense_val = [f for f in val_frames if f[0] not in photo_sources]  # synthetic or masked frames
+    point_val = [f for f in val_frames if f[0] in photo_sources]  # the fixed validation photographs
+
     def validate():
-        metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
-                                        normalisation)
-        return {k: metrics[k] for k in ("pixel_accuracy", "miou")}
+        metrics = evaluate_segmentation(model, transects, dense_val or val_frames, lut, num_classes, device,
+                                        settings.input_width, normalisation)
+        scores = {k: metrics[k] for k in ("pixel_accuracy", "miou")}
+        if point_val and dense_val:
+            points = validation_point_scores(model, transects, point_val, lut, device, settings.input_width,
+                                             normalisation, taxonomy)
+            scores.update({f"points_{k}": points[k] for k in ("point_accuracy", "grouped_point_accuracy",
+                                                               "live_coral_cover_error_points")})
+        return scores
 
     loop = run_loop(model, settings, step, validate, log)
     adjustment = None
     if val_frames:
-        adjustment = adjust_logits(model, transects, val_frames, lut, weights, device, settings.input_width,
-                                   normalisation)
+        adjustment = adjust_logits(model, transects, dense_val or val_frames, lut, weights, device,
+                                   settings.input_width, normalisation)
         log(f"logit adjustment {adjustment['alpha']:g} (validation mIoU by alpha: "
             + ", ".join(f"{a:g} {m:.3f}" for a, m in adjustment["validation_miou_by_alpha"].items()) + ")")
-    metrics = evaluate_segmentation(model, transects, val_frames, lut, num_classes, device, settings.input_width,
-                                    normalisation)
+    calibration = None
+    if val_frames:
+        logits, truth, _ = labelled_pixel_logits(model, transects, point_val or val_frames, lut, device,
+                                                 settings.input_width, normalisation)
+        calibration = fit_temperature(logits, truth)
+        calibration["data"] = ("the fixed validation photographs of the point-annotated sources" if point_val
+                               else "pixels of the validation frames")
+        log(f"temperature {calibration['temperature']:.2f}: expected calibration error "
+            f"{calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} on {calibration['points']} labels")
+    metrics = evaluate_segmentation(model, transects, dense_val or val_frames, lut, num_classes, device,
+                                    settings.input_width, normalisation)
+    card_metrics = {"validation": "held-out blocks of the synthetic training transects" if dense_val or not point_val
+                    else "the fixed validation photographs",
+                    "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
+                    "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}}
+    if point_val:
+        card_metrics["validation_points"] = {
+            "images": [f"{transects[t].name}/{transects[t].image_names[i]}" for t, i in point_val],
+            **validation_point_scores(model, transects, point_val, lut, device, settings.input_width, normalisation,
+                                      taxonomy)}
     card = segmentation_card(
         settings.encoder, taxonomy, network_size(frame_size, settings.input_width), settings.decoder_channels,
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
                   "initialised_from": settings.init, "initialised_from_sha256": start.sha256 if settings.init else None,
+                  "encoder_start": encoder_start,
                   "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
                   "history": loop.history, "logit_adjustment": adjustment},
-        metrics={"validation": "held-out blocks of the synthetic training transects",
-                 "pixel_accuracy": metrics["pixel_accuracy"], "miou": metrics["miou"],
-                 "iou_by_class": {taxonomy.classes[k].name: v for k, v in metrics["iou"].items()}},
+        metrics=card_metrics,
         normalisation=normalisation,
+        calibration=calibration,
     )
     path = save_weights(model, card, settings.out)
     log(f"wrote {path} (pixel accuracy {metrics['pixel_accuracy']:.3f}, mIoU {metrics['miou']:.3f})")
     return path
+
+
+def labelled_pixel_logits(model, sources, frames, lut, device, input_width, normalisation: dict,
+                          per_frame: int = 4096) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(N, C) logits, (N,) true class indices and (N,) frame numbers at the labelled pixels of `frames` (at most
+    `per_frame` of each, a fixed subsample), the network run on each whole frame and its logits resized to the
+    labels' size."""
+    num_classes = int(lut.max())
+    all_logits, truths, owners = [], [], []
+    with torch.inference_mode():
+        for n, (t, i) in enumerate(frames):
+            image, labels = sources[t].images[i], sources[t].labels[i]
+            truth = lut[labels]
+            ys, xs = np.nonzero(truth < num_classes)
+            if len(ys) > per_frame:
+                keep = np.random.default_rng(n).choice(len(ys), per_frame, replace=False)
+                ys, xs = ys[keep], xs[keep]
+            if not len(ys):
+                continue
+            size = network_size((image.shape[1], image.shape[0]), input_width)
+            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None], normalisation).to(device)
+            logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)[0]
+            all_logits.append(logits[:, ys, xs].T.float().cpu().numpy())
+            truths.append(truth[ys, xs])
+            owners.append(np.full(len(ys), n))
+    if not all_logits:
+        return np.zeros((0, num_classes), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(all_logits), np.concatenate(truths), np.concatenate(owners)
+
+
+def validation_point_scores(model, sources, frames, lut, device, input_width, normalisation, taxonomy) -> dict:
+    """`point_scores` of the network at the labelled points of `frames` (real photographs with expert points)."""
+    logits, truth, owner = labelled_pixel_logits(model, sources, frames, lut, device, input_width, normalisation)
+    return point_scores(truth, logits.argmax(1), owner, taxonomy)
+
+
+def expected_calibration_error(probabilities: np.ndarray, truth: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Mean |accuracy - confidence| of the top class over equal-width confidence bins, weighted by bin size."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == truth
+    edges = np.linspace(0, 1, bins + 1)
+    error = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        here = (confidence > lo) & (confidence <= hi)
+        if here.any():
+            error += here.mean() * abs(correct[here].mean() - confidence[here].mean())
+    return float(error)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
+
+
+def fit_temperature(logits: np.ndarray, truth: np.ndarray) -> dict:
+    """Temperature scaling: the T in TEMPERATURES whose softmax(logits / T) has the least mean negative log
+    likelihood of the true classes (the labels do not change, only how confident they are)."""
+    if not len(truth):
+        return {"temperature": 1.0, "points": 0, "note": "no labelled validation pixels: left uncalibrated"}
+
+    def nll(t: float) -> float:
+        p = softmax(logits / t)
+        return float(-np.log(np.clip(p[np.arange(len(truth)), truth], 1e-12, None)).mean())
+
+    losses = [nll(t) for t in TEMPERATURES]
+    best = TEMPERATURES[int(np.argmin(losses))]
+    return {"method": "temperature scaling (probabilities = softmax(logits / temperature))",
+            "temperature": best, "points": int(len(truth)), "nll_before": nll(1.0), "nll_after": min(losses),
+            "ece_before": expected_calibration_error(softmax(logits), truth),
+            "ece_after": expected_calibration_error(softmax(logits / best), truth)}
