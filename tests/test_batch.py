@@ -82,7 +82,7 @@ def test_bad_manifests_are_one_clear_line(tmp_path, monkeypatch, capsys, text, m
 def test_a_worker_that_dies_is_that_transects_failure():
     from concurrent.futures.process import BrokenProcessPool
 
-    from reefmap.batch import _result_or_crash
+    from reefmap.run.batch import _result_or_crash
 
     def killed():
         raise BrokenProcessPool("A process in the process pool was terminated abruptly")

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from reefmap.camera import CameraProfile, Undistorter, detect_profile, generic_profile, load_profile, resolve_profile
+from reefmap.io.camera import CameraProfile, Undistorter, detect_profile, generic_profile, load_profile, resolve_profile
 from reefmap.errors import ReefmapError, UsageError
 
 

@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from reefmap.models.weights import load_weights
-from reefmap.perception import Segmenter
+from reefmap.perception.networks import Segmenter
 from reefmap.taxonomy import default_taxonomy
 from test_process import run_cli
 

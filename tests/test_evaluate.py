@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from reefmap.errors import UsageError
-from reefmap.evaluation import evaluate, umeyama
+from reefmap.report.evaluation import evaluate, umeyama
 from reefmap.geometry.transforms import axis_angle_to_matrix
 
 
@@ -74,7 +74,7 @@ def test_depth_scores_separate_scale_from_shape(synthetic_transect, tmp_path):
 
 
 def test_alignment_of_a_straight_path_recovers_the_roll():
-    from reefmap.evaluation import align_trajectories
+    from reefmap.report.evaluation import align_trajectories
     from reefmap.geometry.transforms import pose_vector_to_matrix
 
     reference = np.stack([pose_vector_to_matrix(np.array([0.1, 0.2, 0.0, 0.3 * k, 0.0, 1.5])) for k in range(20)])

@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from reefmap.memory import return_freed_memory
+from reefmap.runtime.memory import return_freed_memory
 
 
 def _rss_mib() -> float:

@@ -6,8 +6,8 @@ from reefmap.errors import UsageError
 from reefmap.models.weights import (
     IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, normalise_batch, save_weights,
 )
-from reefmap.perception import DepthPoseEstimator, Perception, Segmenter, network_size, resolve_device, smooth_over_time
-from reefmap.video import Frame
+from reefmap.perception.networks import DepthPoseEstimator, Perception, Segmenter, network_size, resolve_device, smooth_over_time
+from reefmap.io.video import Frame
 
 
 def _item(i, value):

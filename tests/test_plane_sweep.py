@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from reefmap.geometry.plane_sweep import sweep_depth
-from reefmap.oracle import TruthReader
-from reefmap.video import FrameSource
+from reefmap.perception.oracle import TruthReader
+from reefmap.io.video import FrameSource
 
 
 @pytest.fixture(scope="module")

@@ -47,8 +47,11 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
     assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "tape", "depth", "pose", "fusion", "cover",
                                                  "write"}
     assert len(summary["weights"]["segmentation"]["sha256"]) == 64
+    trust = summary["trust"]  # tiny random weights, never scored on real imagery, on a learned camera path
+    assert trust["overall"] == "do not use" and trust["parts"]["segmentation"]["level"] == "do not use"
+    assert trust["parts"]["geometry"]["level"] in ("check", "do not use")
 
-    from reefmap.o3d import open3d
+    from reefmap.runtime.o3d import open3d
     cloud = open3d().t.io.read_point_cloud(str(out / "cloud.ply"))
     assert {"label", "confidence", "n_views"} <= set(cloud.point)
     labels = cloud.point.label.numpy().ravel()
@@ -211,7 +214,7 @@ def test_synth_and_evaluate_bad_input(monkeypatch, capsys, tmp_path, video, args
 
 def test_a_second_run_on_the_same_output_folder_is_refused(tmp_path):
     from reefmap.errors import OutputError
-    from reefmap.report.writers import StagedOutputs
+    from reefmap.io.files import StagedOutputs
 
     first = StagedOutputs(tmp_path / "out")
     with pytest.raises(OutputError, match="another reefmap run is writing"):
@@ -234,7 +237,7 @@ def test_non_ascii_paths(tiny_weights, tmp_path):
 
 def test_non_finite_network_outputs_are_neutralised_and_counted(tiny_weights, tmp_path, monkeypatch):
     import reefmap
-    from reefmap.perception import DepthPoseEstimator, Segmenter
+    from reefmap.perception.networks import DepthPoseEstimator, Segmenter
 
     real_probabilities, real_poses = Segmenter.probabilities, DepthPoseEstimator.relative_poses
 

@@ -65,7 +65,7 @@ def test_truncated_mp4_without_its_index_is_one_clear_error(monkeypatch, capsys,
 
 
 def test_variable_frame_rate_is_sampled_by_timestamp(tmp_path):
-    from reefmap.video import FrameSource
+    from reefmap.io.video import FrameSource
 
     cfr = write_video(tmp_path / "cfr.avi", n_frames=60, fps=30.0)
     vfr = tmp_path / "vfr.mkv"  # keeps frames n % 5 in {0, 1}: gaps of 1/30 s and 4/30 s
@@ -121,12 +121,12 @@ def test_a_camera_that_never_moves_is_reported(monkeypatch, capsys, tiny_weights
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing_finished(monkeypatch, capsys, tiny_weights, tmp_path):
-    import reefmap.pipeline
+    import reefmap.run.pipeline
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(reefmap.pipeline, "write_las", full_disk)
+    monkeypatch.setattr(reefmap.run.pipeline, "write_las", full_disk)
     video = write_video(tmp_path / "v.avi", n_frames=4, fps=4.0)
     out = tmp_path / "out"
     code, _, err = _process(monkeypatch, capsys, tiny_weights, video, out, "--fps", "4")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import reefmap
-from reefmap.trajectory import CameraPath, sweep_sources
+from reefmap.run.trajectory import CameraPath, sweep_sources
 from test_process import run_cli
 
 from conftest import write_video
@@ -80,7 +80,7 @@ def distorted_transect(tmp_path_factory):
 
 
 def test_calibrate_finds_the_lens_and_process_uses_the_profile(distorted_transect, tmp_path, monkeypatch, capsys):
-    from reefmap.camera import load_profile
+    from reefmap.io.camera import load_profile
 
     monkeypatch.setenv("REEFMAP_CAMERAS", str(tmp_path / "cameras"))
     code, out, err = run_cli(monkeypatch, capsys, "calibrate", distorted_transect / "video.mp4", "--name", "test_cam",

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from reefmap.camera import CameraProfile
+from reefmap.io.camera import CameraProfile
 from reefmap.geometry.backproject import backproject
 from reefmap.geometry.transforms import invert_pose, transform_points
 from reefmap.report.cover import cells_per_class, planar_cover
-from reefmap.report.writers import read_poses_csv
+from reefmap.io.files import read_poses_csv
 from reefmap.synthetic.path import PathSettings, diver_path, look_rotation
 from reefmap.synthetic.render import Renderer, WaterSettings
 from reefmap.synthetic.scene import NAMED_SCENES, build_scene
@@ -102,3 +102,32 @@ def test_synth_writes_consistent_ground_truth(synthetic_transect):
     # the camera flies about 1.5 m above the seabed looking 40 degrees from straight down
     assert 1.2 < np.median(depth[seabed]) < 4.0 and (depth[~seabed] == 0).all()
     assert manifest["path_length_m"] == pytest.approx(3.0, rel=0.15)
+
+
+def test_true_cover_is_computed_independently_and_agrees_with_the_measurement_on_a_hand_made_raster():
+    """Truth counts cells itself (sharing no code with report/); on a raster counted by hand both give the same."""
+    import ast
+    from pathlib import Path
+
+    from reefmap.report.cover import cells_per_class, planar_cover
+    from reefmap.synthetic.truth import TopDownTruth, true_cover
+    from reefmap.taxonomy import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    labels = np.array([[5, 5, 5, 17], [5, 17, 9, 17], [0, 0, 5, 5]], np.int32)  # sand 6, massive alive 3, fish 1
+    seen = np.ones_like(labels, bool)
+    seen[2, 3] = False  # one sand cell not filmed
+    upness = np.ones(labels.shape, np.float32)
+    upness[0, 3] = 0.5  # a massive coral cell sloping: twice the surface
+    rows = {r.name: r for r in true_cover(TopDownTruth(labels, upness, seen, 0.1, (0.0, 0.0)), taxonomy)}
+    assert rows["sand"].cells == 5 and rows["sand"].percent == pytest.approx(100 * 5 / 8)
+    assert rows["massive/meandering alive"].percent == pytest.approx(100 * 3 / 8)
+    assert rows["fish"].excluded and rows["fish"].percent is None and rows["fish"].cells == 1
+    assert rows["massive/meandering alive"].surface_percent == pytest.approx(100 * 4 / 9)
+    measured = {r.name: r.percent for r in planar_cover(cells_per_class(np.where(seen, labels, 0), taxonomy), taxonomy)}
+    for name, row in rows.items():
+        assert row.percent == pytest.approx(measured[name]) if row.percent is not None else measured[name] is None
+    package = Path(__file__).resolve().parents[1] / "reefmap" / "synthetic"
+    for module in package.glob("*.py"):
+        imported = [n.module for n in ast.walk(ast.parse(module.read_text())) if isinstance(n, ast.ImportFrom)]
+        assert not any((m or "").startswith("reefmap.report") for m in imported), module.name

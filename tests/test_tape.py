@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from reefmap.models.weights import load_weights
-from reefmap.perception import DepthPoseEstimator, Segmenter, perceive
-from reefmap.tape import detect_tape, mark_tape
-from reefmap.timing import StageTimer
-from reefmap.video import Frame
+from reefmap.perception.networks import DepthPoseEstimator, Segmenter, perceive
+from reefmap.perception.tape import detect_tape, mark_tape
+from reefmap.runtime.timing import StageTimer
+from reefmap.io.video import Frame
 
 TAPE_START, TAPE_END = (100, 0), (400, 359)
 

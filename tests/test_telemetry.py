@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from reefmap.telemetry import Gravity, parse_klv, read_gravity, up_direction
+from reefmap.io.telemetry import Gravity, parse_klv, read_gravity, up_direction
 
 
 def _klv(key: bytes, kind: str, size: int, repeat: int, body: bytes) -> bytes:

@@ -3,7 +3,7 @@ import pytest
 
 from conftest import frame_number, write_video
 from reefmap.errors import UsageError, VideoError
-from reefmap.video import FrameSource, parse_time, probe_video, processing_size
+from reefmap.io.video import FrameSource, parse_time, probe_video, processing_size
 
 
 @pytest.mark.parametrize("text, seconds", [("12.5", 12.5), ("1:15", 75.0), ("01:02:03.5", 3723.5), (None, None), (3, 3.0)])
@@ -64,7 +64,7 @@ def test_bad_videos_and_windows(tmp_path):
 
 
 def test_prefetch_keeps_order_and_raises_decoder_errors(tmp_path):
-    from reefmap.video import prefetch
+    from reefmap.io.video import prefetch
 
     video = write_video(tmp_path / "v.avi", n_frames=30, fps=30.0)
     frames = list(prefetch(FrameSource([video], fps=10.0, width=None), depth=2))

@@ -123,7 +123,7 @@ def test_viewer_closes_on_a_real_q_keypress(oracle_run, xvfb_display):
 
 def test_snapshot_of_a_plain_pcd_from_another_tool(tmp_path):
     """A cloud with only positions (no colours, no labels), as other tools write PCD files."""
-    from reefmap.o3d import open3d
+    from reefmap.runtime.o3d import open3d
 
     o3d = open3d()
     rng = np.random.default_rng(0)

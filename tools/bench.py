@@ -43,7 +43,7 @@ def network_gflops(seg_path: Path, depth_path: Path, processing_size: list[int])
     from torch.utils.flop_counter import FlopCounterMode
 
     from reefmap.models.weights import load_weights
-    from reefmap.perception import network_size
+    from reefmap.perception.networks import network_size
 
     device = torch.device("cpu")
     seg, dp = load_weights(seg_path, "segmentation", device), load_weights(depth_path, "depth_pose", device)

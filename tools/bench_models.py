@@ -32,7 +32,7 @@ def main() -> None:
     import torch
 
     from reefmap.models.weights import default_weights, load_weights
-    from reefmap.perception import network_size
+    from reefmap.perception.networks import network_size
     from reefmap.taxonomy import default_taxonomy
     from reefmap.train.data import load_transect
     from reefmap.train.depth_pose import evaluate_depth_pose

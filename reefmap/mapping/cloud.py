@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from reefmap.mapping.voxels import LabelledCloud, point_chunks
-from reefmap.o3d import open3d
+from reefmap.runtime.o3d import open3d
 
 WRITE_CHUNK_POINTS = 500_000  # points converted at a time by the file writers: a long transect's copies stay small
 PLY_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1"),

@@ -9,7 +9,7 @@ import numpy as np
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.surface import BLOCK_RESOLUTION, TRUNCATION_VOXELS, SurfaceVolume
 from reefmap.mapping.voxels import LabelledCloud, VoxelMap, block_keys, in_sorted, pack_cells, sorted_index
-from reefmap.memory import return_freed_memory
+from reefmap.runtime.memory import return_freed_memory
 
 TRAIL = 0.25  # share of the camera's reach it must travel without seeing a block before the block is left behind
 FINALISE_STEP = 0.5  # finalise again once the camera has travelled this share of the trail

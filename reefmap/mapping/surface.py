@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reefmap.o3d import open3d
+from reefmap.runtime.o3d import open3d
 
 TRUNCATION_VOXELS = 6.0  # signed distances are clipped at this many voxels in front of and behind each depth sample
 MIN_WEIGHT = 2.0  # a surface must be seen by this many frames (fewer when fewer were fused) to enter the map

@@ -238,9 +238,35 @@ def figures(record: RunRecord) -> dict[str, bytes]:
     return out
 
 
+TRUST_COLOURS = {"good": "#1a7f37", "check": "#9a6700", "do not use": "#cf222e"}
+
+
+def trust_pairs(record: RunRecord) -> list[tuple[str, str]]:
+    """(label, text) pairs of the run's trust verdict: overall, then each part with its reasons."""
+    trust = record.summary.get("trust")
+    if not trust:
+        return [("trust", "not assessed (run made before reefmap recorded a trust verdict)")]
+    return [("trust", trust["overall"].upper())] + [
+        (name, f"{part['level']}: " + "; ".join(part["reasons"])) for name, part in trust["parts"].items()]
+
+
+def trust_panel_html(record: RunRecord) -> str:
+    """The report's first panel: can these numbers be used, per part and overall, and why."""
+    trust = record.summary.get("trust")
+    if not trust:
+        return '<section id="trust"><h2>Can these numbers be used?</h2><p>Not assessed.</p></section>'
+    items = "".join(
+        f'<li><b style="color:{TRUST_COLOURS[part["level"]]}">{html.escape(name)}: {html.escape(part["level"])}</b>'
+        f'<ul>{"".join(f"<li>{html.escape(r)}</li>" for r in part["reasons"])}</ul></li>'
+        for name, part in trust["parts"].items())
+    colour = TRUST_COLOURS[trust["overall"]]
+    return (f'<section id="trust" data-level="{html.escape(trust["overall"])}"><h2>Can these numbers be used? '
+            f'<span style="color:{colour}">{html.escape(trust["overall"].upper())}</span></h2><ul>{items}</ul></section>')
+
+
 def report_page(record: RunRecord, images: dict[str, bytes]) -> np.ndarray:
-    """report.png: key figures, the maps, and the charts stacked on one RGB page."""
-    header = _text_block(key_figures(record), width=1210)
+    """report.png: the trust verdict, key figures, the maps, and the charts stacked on one RGB page."""
+    header = _text_block(trust_pairs(record) + key_figures(record), width=1210)
     parts = [header] + [_decode(images[k]) for k in ("ortho", "cover-chart", "group-chart", "strip-chart")]
     width = max(p.shape[1] for p in parts)
     padded = [np.pad(p, ((0, 10), (0, width - p.shape[1]), (0, 0)), constant_values=255) for p in parts]
@@ -292,6 +318,7 @@ caption {{ font-weight: bold; text-align: left; }}
 </style></head>
 <body>
 <h1>reefmap transect report</h1>
+{trust_panel_html(record)}
 <dl id="key-figures">{figures_dl}</dl>
 <h2>Maps</h2>{img("ortho", "ortho image and class map of the transect seen from above")}
 <h2>Cover</h2>{img("cover-chart", "cover by class with point-count 95 % intervals")}

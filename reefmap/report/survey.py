@@ -54,7 +54,7 @@ def group_chart(names: list[str], tables: list[list[dict]], colours: dict[str, t
 
 
 def write_survey_report(finished: list, out_dir: Path, failures: dict[str, str]) -> Path:
-    """Write out_dir/survey_report.html for the finished transects (see `reefmap.batch`) and the failed ones."""
+    """Write out_dir/survey_report.html for the finished transects (see `reefmap.run.batch`) and the failed ones."""
     tables = [_group_rows(out_dir / t.name) for t in finished]
     colours = {}
     for t in finished:

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from reefmap.camera import CameraProfile, generic_profile
+from reefmap.io.camera import CameraProfile, generic_profile
 from reefmap.errors import UsageError
-from reefmap.report.writers import StagedOutputs, write_cover_csv, write_json, write_poses_csv
+from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
 from reefmap.synthetic.path import PathSettings, diver_path
 from reefmap.synthetic.render import Renderer, WaterSettings
 from reefmap.synthetic.scene import NAMED_SCENES, Scene, build_scene
-from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, truth_summary, truth_tables
+from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, true_cover, truth_summary, write_true_cover_csv
 from reefmap.taxonomy import default_taxonomy
 
 FORMAT = "reefmap-synth/1"
@@ -130,7 +130,7 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
         close_seen(truth)
         summary = truth_summary(truth, taxonomy)
         write_poses_csv(times, poses, outputs.path("poses.csv"))
-        write_cover_csv(truth_tables(truth, taxonomy), outputs.path("cover_true.csv"), truth.cell_m ** 2)
+        write_true_cover_csv(true_cover(truth, taxonomy), truth.cell_m, outputs.path("cover_true.csv"))
         write_mesh_ply(scene, outputs.path("mesh.ply"))
         cv2.imwrite(str(outputs.path("truth_labels.png")), truth.labels.astype(np.uint8))
         cv2.imwrite(str(outputs.path("truth_seen.png")), truth.seen.astype(np.uint8) * 255)

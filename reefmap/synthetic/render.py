@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from reefmap.camera import CameraProfile
-from reefmap.o3d import open3d
+from reefmap.io.camera import CameraProfile
+from reefmap.runtime.o3d import open3d
 from reefmap.synthetic.scene import Scene
 
 BACKGROUND = 13  # Coralscapes "background": open water

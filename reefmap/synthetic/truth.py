@@ -7,9 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from reefmap.o3d import open3d
-from reefmap.report.cover import cells_per_class, planar_cover
-from reefmap.report.tables import CoverTables
+from reefmap.runtime.o3d import open3d
 from reefmap.synthetic.scene import Scene
 from reefmap.taxonomy import Taxonomy
 
@@ -70,25 +68,67 @@ def close_seen(truth: TopDownTruth) -> None:
     truth.seen = cv2.morphologyEx(truth.seen.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
 
 
-def truth_tables(truth: TopDownTruth, taxonomy: Taxonomy) -> CoverTables:
-    """True planar and 3D surface cover per class over the filmed cells (areas in cells of `truth.cell_m`)."""
+@dataclass(frozen=True)
+class TrueCover:
+    """True cover of one class over the filmed cells: planar and 3D surface cells, percents of the counted cells
+    (None for classes the taxonomy leaves out of cover)."""
+
+    class_id: int
+    name: str
+    excluded: bool
+    cells: float
+    percent: float | None
+    surface_cells: float
+    surface_percent: float | None
+
+
+def true_cover(truth: TopDownTruth, taxonomy: Taxonomy) -> list[TrueCover]:
+    """Per class: its filmed cells and their share of all filmed cells of counted classes, planar and 3D surface
+    (each cell weighted by 1 / the seabed's upness there). Computed here from the true raster, sharing no code with
+    the cover measurement of report/ that `reefmap evaluate` judges against it."""
+    excluded = set(taxonomy.ids_with_role("ignore_in_cover").tolist())
     labels = np.where(truth.seen, truth.labels, 0)
-    surface = np.where(labels > 0, 1.0 / np.maximum(truth.upness, MIN_UPNESS), 0.0)
-    surface_cells = np.bincount(labels.ravel(), weights=surface.ravel(), minlength=int(taxonomy.ids.max()) + 1)
-    return CoverTables(taxonomy, planar_cover(cells_per_class(labels, taxonomy), taxonomy),
-                       planar_cover(surface_cells, taxonomy), [], [], {})
+    weight = 1.0 / np.maximum(truth.upness, MIN_UPNESS)
+    cells = {c.id: float((labels == c.id).sum()) for c in taxonomy.classes}
+    surface = {c.id: float(weight[labels == c.id].sum()) for c in taxonomy.classes}
+    counted = sum(cells[k] for k in cells if k not in excluded)
+    counted_surface = sum(surface[k] for k in surface if k not in excluded)
+
+    def share(value: float, total: float, class_id: int) -> float | None:
+        return None if class_id in excluded else (100.0 * value / total if total else 0.0)
+
+    return [TrueCover(c.id, c.name, c.id in excluded, cells[c.id], share(cells[c.id], counted, c.id),
+                      surface[c.id], share(surface[c.id], counted_surface, c.id)) for c in taxonomy.classes]
+
+
+TRUE_COVER_COLUMNS = ("class_id", "class_name", "percent_cover", "cells", "planar_area", "excluded",
+                      "surface_percent", "surface_area")
+
+
+def write_true_cover_csv(rows: list[TrueCover], cell_m: float, path) -> None:
+    """cover_true.csv: the columns of a run's cover.csv that truth has (no point count), areas in m²."""
+    import csv
+
+    def percent(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(TRUE_COVER_COLUMNS)
+        for r in rows:
+            writer.writerow([r.class_id, r.name, percent(r.percent), f"{r.cells:.2f}", f"{r.cells * cell_m ** 2:.6g}",
+                             int(r.excluded), percent(r.surface_percent), f"{r.surface_cells * cell_m ** 2:.6g}"])
 
 
 def truth_summary(truth: TopDownTruth, taxonomy: Taxonomy) -> dict:
     """True planar cover, planar and 3D surface area per class, and rugosity over the filmed cells."""
-    tables = truth_tables(truth, taxonomy)
+    cover = true_cover(truth, taxonomy)
     cell_area = truth.cell_m ** 2
-    planar_area = sum(r.cells for r in tables.planar) * cell_area
-    surface_area = sum(r.cells for r in tables.surface) * cell_area
+    planar_area = sum(r.cells for r in cover) * cell_area
+    surface_area = sum(r.surface_cells for r in cover) * cell_area
     rows = [{"class_id": r.class_id, "class_name": r.name, "percent_cover": r.percent, "cells": r.cells,
-             "excluded": r.excluded, "planar_area_m2": r.cells * cell_area, "surface_percent": surface.percent,
-             "surface_area_m2": surface.cells * cell_area}
-            for r, surface in zip(tables.planar, tables.surface)]
+             "excluded": r.excluded, "planar_area_m2": r.cells * cell_area, "surface_percent": r.surface_percent,
+             "surface_area_m2": r.surface_cells * cell_area} for r in cover]
     return {
         "cell_m": truth.cell_m,
         "planar_area_m2": planar_area,

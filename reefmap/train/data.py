@@ -12,7 +12,7 @@ import torch
 
 from reefmap.errors import UsageError
 from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
-from reefmap.report.writers import read_poses_csv
+from reefmap.io.files import read_poses_csv
 
 
 @dataclass
@@ -117,8 +117,8 @@ class VideoClip:
 def load_video_clip(path: str | Path, input_width: int, fps: float) -> VideoClip:
     """Sample, undistort and resize a video (camera profile chosen as `reefmap process` does)."""
     from reefmap.geometry.backproject import scale_intrinsics
-    from reefmap.perception import network_size
-    from reefmap.video import FrameSource
+    from reefmap.perception.networks import network_size
+    from reefmap.io.video import FrameSource
 
     source = FrameSource([path], fps=fps, width=input_width)
     size = network_size(source.size, input_width)

@@ -17,7 +17,7 @@ from reefmap.models.unet import build_unet
 from reefmap.models.weights import (
     IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, save_weights, segmentation_card,
 )
-from reefmap.perception import network_size
+from reefmap.perception.networks import network_size
 from reefmap.taxonomy import default_taxonomy
 from reefmap.train.data import (
     is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
@@ -53,6 +53,8 @@ class SegmentationTraining(TrainingRun):
     colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
     affinity_weight: float | None = None  # of `colour_affinity_loss`; None: POINT_AFFINITY_WEIGHT for point labels, else 0
     point_share: float = 0.5  # of each batch drawn from point-annotated photos when dense sources are mixed in
+    teacher: str | None = None  # segmentation weights whose calibrated class probabilities the network also learns
+    distill_weight: float = 1.0  # of the teacher's loss (KL divergence at every pixel) beside the label loss
 
 
 def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
@@ -241,6 +243,15 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         """(H, W, 3) float32 as the network sees it; statistics of the whole frame, as at inference."""
         return normalise(image[None], normalisation)[0].permute(1, 2, 0).numpy()
 
+    teacher, teacher_temperature = None, 1.0
+    if settings.teacher:
+        teacher = load_weights(settings.teacher, "segmentation", device)
+        if teacher.card["normalisation"] != normalisation:
+            raise UsageError(f"teacher {settings.teacher} normalises its input as {teacher.card['normalisation']}, "
+                             f"the network being trained as {normalisation}; pass --colour-normalisation to match")
+        teacher.model.eval()
+        teacher_temperature = float(teacher.card.get("calibration", {}).get("temperature", 1.0))
+        log(f"distilling from {settings.teacher} ({teacher.card['encoder']}, temperature {teacher_temperature:.2f})")
     point_frames = [f for f in train_frames if f[0] in point_sources]
     dense_frames = [f for f in train_frames if f[0] not in point_sources]
     point_count = int(round(settings.point_share * settings.batch_size)) if point_frames and dense_frames else None
@@ -261,6 +272,11 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         logits = model(x)
         losses = {"loss": F.cross_entropy(logits, y, weight=weights, ignore_index=num_classes)}
+        if teacher is not None:
+            with torch.no_grad():
+                target = (teacher.model(x).float() / teacher_temperature).log_softmax(1)
+            losses["distill"] = settings.distill_weight * F.kl_div(logits.log_softmax(1), target, log_target=True,
+                                                                   reduction="none").sum(1).mean()
         points = [k for k, (t, _) in enumerate(batch) if t in point_sources]
         if settings.affinity_weight and points:  # dense labels already say what lies between the points
             losses["affinity"] = settings.affinity_weight * len(points) / len(batch) * colour_affinity_loss(
@@ -314,6 +330,8 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         training={"data": [Path(d).name for d in settings.data], "kind": _describe_data(settings),
                   "initialised_from": settings.init, "initialised_from_sha256": start.sha256 if settings.init else None,
                   "encoder_start": encoder_start,
+                  "teacher": None if teacher is None else {"path": settings.teacher, "sha256": teacher.sha256,
+                                                           "encoder": teacher.card["encoder"]},
                   "iterations": loop.iterations, "settings": asdict(settings), "command": " ".join(sys.argv),
                   "history": loop.history, "logit_adjustment": adjustment},
         metrics=card_metrics,

@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reefmap.camera import CameraProfile, Undistorter
+from reefmap.io.camera import CameraProfile, Undistorter
 from reefmap.errors import UsageError
 from reefmap.mapping.cloud import read_ply
-from reefmap.o3d import open3d
+from reefmap.runtime.o3d import open3d
 from reefmap.report.cover import planar_cover
-from reefmap.report.writers import read_poses_csv, write_json
+from reefmap.io.files import read_poses_csv, write_json
 from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
 from reefmap.synthetic.truth import MIN_UPNESS, cells_inside
 from reefmap.taxonomy import default_taxonomy

@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 
 from reefmap.errors import UsageError
-from reefmap.report.writers import read_poses_csv
-from reefmap.video import Frame, FrameSource
+from reefmap.io.files import read_poses_csv
+from reefmap.io.video import Frame, FrameSource
 
 
 class TruthReader:

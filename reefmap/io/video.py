@@ -15,7 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from reefmap.camera import CameraProfile, Undistorter, resolve_profile
+from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
 from reefmap.errors import UsageError, VideoError
 
 _SEEK_MIN_S = 5.0

@@ -12,10 +12,10 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from reefmap.camera import CameraProfile, user_cameras_dir
+from reefmap.io.camera import CameraProfile, user_cameras_dir
 from reefmap.errors import ReefmapError, UsageError
 from reefmap.geometry.sfm import SfmSettings, reconstruct, write_images
-from reefmap.video import FrameSource
+from reefmap.io.video import FrameSource
 
 MODELS = {"radial": "RADIAL", "opencv": "OPENCV"}  # reefmap profile model -> COLMAP camera model
 MIN_FRAMES = 10

@@ -23,30 +23,32 @@ from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
 from reefmap.geometry.scale import ScaleEstimate, scale_from_altitude, scale_from_tape, tape_straightness
 from reefmap.geometry.transforms import transform_points
-from reefmap.oracle import TruthReader
-from reefmap.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
+from reefmap.perception.oracle import TruthReader
+from reefmap.run.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
 from reefmap.mapping.voxels import LabelledCloud
 from reefmap.models.weights import default_weights, load_weights
-from reefmap.perception import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
+from reefmap.perception.networks import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
 from reefmap.report.document import write_report
 from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
 from reefmap.report.rugosity import Rugosity, height_grid, point_surface_factor, rugosity
 from reefmap.report.tables import CoverTables, cover_tables
+from reefmap.report.trust import coverage_verdict, geometry_verdict, segmentation_verdict, trust_record
 from reefmap.report.uncertainty import PointSample, sample_points
 from reefmap.report.writers import (
-    StagedOutputs, write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_json, write_poses_csv,
-    write_height_tiff, write_rgba_png, write_segments_csv, write_world_file,
+    write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_height_tiff, write_rgba_png,
+    write_segments_csv, write_world_file,
 )
+from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
 from reefmap.taxonomy import Taxonomy, default_taxonomy
-from reefmap.telemetry import transect_gravity, up_direction
-from reefmap.streams import NetworkStream, OracleStream
-from reefmap.timing import StageTimer
-from reefmap.trajectory import MAPPINGS, CameraPath, keyframe_step, sfm_camera_path
-from reefmap.video import Frame, FrameSource
+from reefmap.io.telemetry import transect_gravity, up_direction
+from reefmap.perception.streams import NetworkStream, OracleStream
+from reefmap.runtime.timing import StageTimer
+from reefmap.run.trajectory import MAPPINGS, CameraPath, keyframe_step, sfm_camera_path
+from reefmap.io.video import Frame, FrameSource
 
 OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
                 "percent_covers.csv", "trajectory.csv",
@@ -218,6 +220,7 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
             summary["tape"] = _tape_record(cloud, measured, taxonomy)
             summary["resumed_from_frame"] = resumed_from
             summary["warnings"] = [str(w.message) for w in caught]
+            summary["trust"] = _trust(summary, segmenter, fuser, measured)
             with timer.stage("report"):
                 write_report(outputs.staging, summary)
             write_json(summary, outputs.path("summary.json"))
@@ -436,6 +439,17 @@ def write_map_outputs(outputs: StagedOutputs, cloud: LabelledCloud, fuser: Frame
         write_world_file(outputs.path(world_file), grid.cell_size, grid.origin_uv)
 
 
+def _trust(summary: dict, segmenter, fuser, measured) -> dict:
+    """summary.json's `trust`: whether the geometry, the labels and the coverage of this run can be used, and why."""
+    segment_cells = measured.grid.segment_cells
+    return trust_record({
+        "geometry": geometry_verdict(summary["mapping"], summary["tape"], summary["scale"]),
+        "segmentation": segmentation_verdict(segmenter.weights.card if segmenter else None, measured.sample.confidence),
+        "coverage": coverage_verdict(len(fuser.poses), len(fuser.poses) - len(fuser.skipped), len(segment_cells),
+                                     int((segment_cells.sum(axis=1) == 0).sum())),
+    })
+
+
 def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, cloud, measured, timer,
              groups_source) -> dict:
     """The machine-readable record of a run: inputs, settings, weights, versions, timings and cover."""
@@ -530,7 +544,7 @@ def _versions() -> dict:
     import segmentation_models_pytorch
     import timm
 
-    from reefmap.o3d import open3d
+    from reefmap.runtime.o3d import open3d
 
     return {
         "python": platform.python_version(),

@@ -14,9 +14,9 @@ import numpy as np
 from reefmap.errors import UsageError
 from reefmap.mapping.cloud import read_ply
 from reefmap.mapping.voxels import LabelledCloud
-from reefmap.o3d import open3d
+from reefmap.runtime.o3d import open3d
 from reefmap.report.cover import GroundFrame, fit_ground_frame
-from reefmap.report.writers import read_poses_csv
+from reefmap.io.files import read_poses_csv
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 VIEWS = ("top", "oblique", "side")

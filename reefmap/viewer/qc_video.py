@@ -14,14 +14,14 @@ from tqdm import tqdm
 
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
-from reefmap.oracle import TruthReader
-from reefmap.perception import resolve_device
-from reefmap.pipeline import _load_networks
-from reefmap.streams import LabelledFrame, NetworkStream, OracleStream
-from reefmap.report.writers import read_poses_csv
+from reefmap.perception.oracle import TruthReader
+from reefmap.perception.networks import resolve_device
+from reefmap.run.pipeline import _load_networks
+from reefmap.perception.streams import LabelledFrame, NetworkStream, OracleStream
+from reefmap.io.files import read_poses_csv
 from reefmap.taxonomy import Taxonomy, default_taxonomy
-from reefmap.timing import StageTimer
-from reefmap.video import FrameSource
+from reefmap.runtime.timing import StageTimer
+from reefmap.io.video import FrameSource
 
 PANEL_WIDTH = 480
 

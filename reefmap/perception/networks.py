@@ -14,9 +14,9 @@ import torch
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import pose_vector_to_matrix
 from reefmap.models.weights import LoadedWeights, normalise_batch
-from reefmap.tape import detect_tape, mark_tape
-from reefmap.timing import StageTimer
-from reefmap.video import Frame
+from reefmap.perception.tape import detect_tape, mark_tape
+from reefmap.runtime.timing import StageTimer
+from reefmap.io.video import Frame
 
 SMOOTHING_KERNEL = (1.0, 2.0, 1.0)
 FEATURELESS_TEXTURE = 6.0  # mean |Laplacian| (grey levels) at quarter size: seabed frames measure 25-35
@@ -201,7 +201,7 @@ def perceive(frames: Iterable[Frame], segmenter: Segmenter, estimator: DepthPose
              batch_size: int, timer: StageTimer, with_motion: bool = True, tape_detection: bool = True) -> Iterator[Perception]:
     """Stream frames through both networks in batches of `batch_size`; without `with_motion` the pose network
     is not run (the camera path is known) and every `relative_pose` is None. With `tape_detection` (and a tape class
-    in the segmenter's taxonomy) the line detector's tape is written into the class probabilities (`reefmap.tape`)."""
+    in the segmenter's taxonomy) the line detector's tape is written into the class probabilities (`reefmap.perception.tape`)."""
     tape_channels = np.flatnonzero(np.isin(segmenter.taxonomy.ids, segmenter.taxonomy.ids_with_role("transect_line")))
     iterator = iter(frames)
     while True:

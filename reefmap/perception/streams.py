@@ -14,13 +14,13 @@ from reefmap.config import ProcessConfig
 from reefmap.geometry.backproject import reproject_depth, scale_intrinsics
 from reefmap.geometry.camera_path import depth_scale, fit_depth_scale
 from reefmap.geometry.transforms import TrajectoryBuilder, invert_pose
-from reefmap.oracle import TruthReader
-from reefmap.perception import (
+from reefmap.perception.oracle import TruthReader
+from reefmap.perception.networks import (
     DepthPoseEstimator, Perception, Segmenter, TemporalSmoother, is_featureless, perceive,
 )
 from reefmap.taxonomy import Taxonomy
-from reefmap.timing import StageTimer
-from reefmap.video import Frame, FrameSource, prefetch
+from reefmap.runtime.timing import StageTimer
+from reefmap.io.video import Frame, FrameSource, prefetch
 
 LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
 HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions",
@@ -58,7 +58,7 @@ class NetworkStream:
         self.keyframe_depth: tuple[int, np.ndarray] | None = None  # the latest keyframe's sweep depth
 
     def use_camera_path(self, camera_path) -> None:
-        """Take poses from this `reefmap.trajectory.CameraPath` instead of the pose network."""
+        """Take poses from this `reefmap.run.trajectory.CameraPath` instead of the pose network."""
         self.camera_path = camera_path
 
     def __iter__(self) -> Iterator[LabelledFrame]:

@@ -1,0 +1,1 @@
+"""Input: video files and GoPro chapters as frames, camera profiles and self-calibration, GoPro telemetry."""
