@@ -7,8 +7,8 @@ from typing import Sequence
 
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
-from reefmap.run.pipeline import ProcessResult, run
 from reefmap.io.video import parse_time
+from reefmap.run.pipeline import ProcessResult, run
 
 __all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "process", "report", "synth"]
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from reefmap.io.camera import CameraProfile, Undistorter, detect_profile, generic_profile, load_profile, resolve_profile
 from reefmap.errors import ReefmapError, UsageError
+from reefmap.io.camera import CameraProfile, Undistorter, detect_profile, generic_profile, load_profile, resolve_profile
 
 
 def test_generic_profile_from_field_of_view():

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from reefmap.errors import UsageError
-from reefmap.report.evaluation import evaluate, umeyama
 from reefmap.geometry.transforms import axis_angle_to_matrix
+from reefmap.report.evaluation import evaluate, umeyama
 
 
 def test_umeyama_recovers_a_known_similarity():

@@ -118,3 +118,20 @@ def test_segments_table_carries_each_segments_rugosity(oracle_run):
     assert rows and all(float(r["segment_rugosity"]) == pytest.approx(by_segment[int(r["segment"])], abs=1e-4)
                         for r in rows)
     assert all(float(r["segment_rugosity"]) >= 1.0 for r in rows)
+
+
+def test_atomic_writes_leave_the_old_file_or_the_whole_new_one(tmp_path):
+    from reefmap.io.files import atomic_path, write_text_atomic
+
+    target = tmp_path / "manifest_row.json"
+    write_text_atomic(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as partial:
+            partial.write_text("half of the new")
+            raise RuntimeError("killed while writing")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["manifest_row.json"]
+    with atomic_path(target) as partial:
+        assert partial.suffix == ".json" and partial.name.startswith(".")
+        partial.write_text("new")
+        assert target.read_text() == "old"  # nothing shows until the block ends
+    assert target.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["manifest_row.json"]

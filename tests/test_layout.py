@@ -9,9 +9,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "reefmap"
 # Lower ranks are imported by higher ones, never the other way round (docs/architecture.md draws the same).
 RANK = {
     "errors": 0, "taxonomy": 1, "config": 1, "runtime": 1,
-    "geometry": 2, "io": 3, "models": 3, "mapping": 3,
-    "perception": 4, "synthetic": 4, "report": 5, "train": 6, "run": 6, "viewer": 7,
-    "api": 8, "cli": 9, "__main__": 10, "__init__": 10,
+    "geometry": 2, "io": 3, "models": 4, "mapping": 4,
+    "perception": 5, "synthetic": 5, "report": 6, "train": 7, "run": 7, "viewer": 8,
+    "api": 9, "cli": 10, "__main__": 11, "__init__": 11,
 }
 ROOT_MODULES = {"__init__", "__main__", "api", "cli", "config", "errors", "taxonomy"}
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from reefmap.errors import UsageError
+from reefmap.io.video import Frame
 from reefmap.models.weights import (
     IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, normalise_batch, save_weights,
 )
 from reefmap.perception.networks import DepthPoseEstimator, Perception, Segmenter, network_size, resolve_device, smooth_over_time
-from reefmap.io.video import Frame
 
 
 def _item(i, value):

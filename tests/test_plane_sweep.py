@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from reefmap.geometry.plane_sweep import sweep_depth
-from reefmap.perception.oracle import TruthReader
 from reefmap.io.video import FrameSource
+from reefmap.perception.oracle import TruthReader
 
 
 @pytest.fixture(scope="module")

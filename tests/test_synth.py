@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from reefmap.io.camera import CameraProfile
 from reefmap.geometry.backproject import backproject
 from reefmap.geometry.transforms import invert_pose, transform_points
-from reefmap.report.cover import cells_per_class, planar_cover
+from reefmap.io.camera import CameraProfile
 from reefmap.io.files import read_poses_csv
+from reefmap.report.cover import cells_per_class, planar_cover
 from reefmap.synthetic.path import PathSettings, diver_path, look_rotation
 from reefmap.synthetic.render import Renderer, WaterSettings
 from reefmap.synthetic.scene import NAMED_SCENES, build_scene

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
+from reefmap.io.video import Frame
 from reefmap.models.weights import load_weights
 from reefmap.perception.networks import DepthPoseEstimator, Segmenter, perceive
 from reefmap.perception.tape import detect_tape, mark_tape
 from reefmap.runtime.timing import StageTimer
-from reefmap.io.video import Frame
 
 TAPE_START, TAPE_END = (100, 0), (400, 359)
 

@@ -7,11 +7,11 @@ import torch
 
 from conftest import TINY_ENCODER
 from reefmap.errors import UsageError
-from reefmap.models.weights import IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights
 from reefmap.models.depth import DepthPoseModel
+from reefmap.models.unet import build_unet
+from reefmap.models.weights import IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights
 from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
-from reefmap.models.unet import build_unet
 from reefmap.train.segmentation import (
     SegmentationTraining, adjust_logits, class_weight_frames, class_weights, colour_affinity_loss, train_segmentation,
     training_normalisation,

@@ -12,9 +12,10 @@ from typing import Sequence
 
 from tqdm import tqdm
 
-from reefmap.io.camera import CameraProfile, user_cameras_dir
 from reefmap.errors import ReefmapError, UsageError
 from reefmap.geometry.sfm import SfmSettings, reconstruct, write_images
+from reefmap.io.camera import CameraProfile, user_cameras_dir
+from reefmap.io.files import write_text_atomic
 from reefmap.io.video import FrameSource
 
 MODELS = {"radial": "RADIAL", "opencv": "OPENCV"}  # reefmap profile model -> COLMAP camera model
@@ -75,7 +76,5 @@ def calibrate(videos: Sequence[str | Path], name: str, fps: float = 2.0, start_s
     document = profile.to_dict() | {"source": f"reefmap calibrate: COLMAP {MODELS[model]} self-calibration on "
                                               f"{registered} frames, reprojection error "
                                               f"{result.reprojection_error_px:.2f} px", "calibration": record}
-    partial = path.with_suffix(".json.partial")
-    partial.write_text(json.dumps(document, indent=1))
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(document, indent=1))
     return {"path": str(path), "profile": profile.to_dict()} | record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import fcntl
 import json
@@ -9,10 +10,30 @@ import os
 import shutil
 import uuid
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from reefmap.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to, moved onto `path` when the block ends and removed when it fails:
+    `path` is always absent, the old file or the whole new one. The name keeps `path`'s suffix (for writers that go
+    by it) behind a leading dot (which run folders skip)."""
+    path = Path(path)
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    with atomic_path(path) as partial:
+        partial.write_text(text, encoding="utf-8")
 
 
 class StagedOutputs:
@@ -71,7 +92,7 @@ class StagedOutputs:
 
 
 def write_json(data: dict, path: Path) -> None:
-    path.write_text(json.dumps(data, indent=1, default=_json_default) + "\n")
+    write_text_atomic(path, json.dumps(data, indent=1, default=_json_default) + "\n")
 
 
 def _json_default(value):

@@ -15,8 +15,8 @@ from typing import Iterable, Iterator, Sequence
 import cv2
 import numpy as np
 
-from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
 from reefmap.errors import UsageError, VideoError
+from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
 
 _SEEK_MIN_S = 5.0
 # FFmpeg's own log lines (read by OpenCV when a capture opens) would print beside reefmap's one-line errors and

@@ -3,11 +3,11 @@ that memory stays flat however long the video."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from reefmap.io.files import atomic_path
 from reefmap.mapping.voxels import LabelledCloud
 
 
@@ -31,9 +31,8 @@ class FinishedPoints:
         if self.folder is None:
             self._chunks.append(cloud)
         else:
-            partial = self._chunk_path(self.count).with_suffix(".partial.npz")
-            np.savez(partial, **{name: getattr(cloud, name) for name in LabelledCloud.FIELDS})
-            os.replace(partial, self._chunk_path(self.count))
+            with atomic_path(self._chunk_path(self.count)) as partial:
+                np.savez(partial, **{name: getattr(cloud, name) for name in LabelledCloud.FIELDS})
         self.count += 1
 
     def take_all(self) -> LabelledCloud:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import urllib.error
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reefmap.errors import WeightsError
+from reefmap.io.files import atomic_path
 from reefmap.models.weights import DEFAULT_FILES, TASKS, card_path, load_weights, user_weights_dir, weights_dirs
 
 DOWNLOAD_TIMEOUT_S = 60
@@ -86,8 +86,7 @@ def install_weights(source: str, sha256: str | None = None, name: str | None = N
         folder = user_weights_dir()
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / (f"{Path(name).stem}.safetensors" if name else DEFAULT_FILES[task])
-        shutil.copyfile(weights, target.with_name(target.name + ".partial"))
-        shutil.copyfile(card, card_path(target).with_name(card_path(target).name + ".partial"))
-        os.replace(target.with_name(target.name + ".partial"), target)
-        os.replace(card_path(target).with_name(card_path(target).name + ".partial"), card_path(target))
+        with atomic_path(target) as partial_weights, atomic_path(card_path(target)) as partial_card:
+            shutil.copyfile(weights, partial_weights)
+            shutil.copyfile(card, partial_card)
     return target

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from reefmap.errors import WeightsError
+from reefmap.io.files import atomic_path, write_text_atomic
 from reefmap.taxonomy import Taxonomy
 
 FORMAT = "reefmap-weights/1"
@@ -102,13 +103,10 @@ def save_weights(model: nn.Module, card: dict, path: str | Path) -> Path:
         for name, t in model.state_dict().items()
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    save_file(tensors, str(tmp), metadata={"format": FORMAT, "task": card["task"]})
-    os.replace(tmp, path)
+    with atomic_path(path) as partial:
+        save_file(tensors, str(partial), metadata={"format": FORMAT, "task": card["task"]})
     card["sha256"] = sha256_file(path)
-    tmp_card = path.with_name(path.name + ".json.partial")
-    tmp_card.write_text(json.dumps(card, indent=1) + "\n")
-    os.replace(tmp_card, card_path(path))
+    write_text_atomic(card_path(path), json.dumps(card, indent=1) + "\n")
     return path
 
 

@@ -13,10 +13,10 @@ import torch
 
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import pose_vector_to_matrix
+from reefmap.io.video import Frame
 from reefmap.models.weights import LoadedWeights, normalise_batch
 from reefmap.perception.tape import detect_tape, mark_tape
 from reefmap.runtime.timing import StageTimer
-from reefmap.io.video import Frame
 
 SMOOTHING_KERNEL = (1.0, 2.0, 1.0)
 FEATURELESS_TEXTURE = 6.0  # mean |Laplacian| (grey levels) at quarter size: seabed frames measure 25-35

@@ -14,13 +14,13 @@ from reefmap.config import ProcessConfig
 from reefmap.geometry.backproject import reproject_depth, scale_intrinsics
 from reefmap.geometry.camera_path import depth_scale, fit_depth_scale
 from reefmap.geometry.transforms import TrajectoryBuilder, invert_pose
-from reefmap.perception.oracle import TruthReader
+from reefmap.io.video import Frame, FrameSource, prefetch
 from reefmap.perception.networks import (
     DepthPoseEstimator, Perception, Segmenter, TemporalSmoother, is_featureless, perceive,
 )
-from reefmap.taxonomy import Taxonomy
+from reefmap.perception.oracle import TruthReader
 from reefmap.runtime.timing import StageTimer
-from reefmap.io.video import Frame, FrameSource, prefetch
+from reefmap.taxonomy import Taxonomy
 
 LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
 HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions",

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from reefmap.errors import UsageError
+from reefmap.io.files import atomic_path
 from reefmap.report.uncertainty import Z95
 
 CHANGE_COLUMNS = ("level", "name", "before_percent", "before_ci_low", "before_ci_high", "after_percent",
@@ -120,9 +121,7 @@ def compare_runs(before: str | Path, after: str | Path, out_dir: str | Path) -> 
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot create {out_dir}: {exc.strerror}; choose another --out") from None
-    partial_csv, partial_png = out_dir / ".change.csv.partial", out_dir / ".change.partial.png"
-    write_change_csv(changes, partial_csv)
-    draw_change_chart(changes, partial_png, f"cover change: {before.name} -> {after.name}")
-    partial_csv.replace(out_dir / "change.csv")
-    partial_png.replace(out_dir / "change.png")
+    with atomic_path(out_dir / "change.csv") as partial_csv, atomic_path(out_dir / "change.png") as partial_png:
+        write_change_csv(changes, partial_csv)
+        draw_change_chart(changes, partial_png, f"cover change: {before.name} -> {after.name}")
     return changes

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from reefmap.errors import UsageError
+from reefmap.io.files import atomic_path
 
 STRIP_ROW_M = 10.0  # the ortho maps are cut into rows of at most this many map units
 MAX_ORTHO_FIGURE_IN = 36.0  # the report's ortho figure stays one page (4000 px) however long and wide the map
@@ -347,10 +348,8 @@ def write_report(folder: str | Path, summary: dict | None = None, out_folder: st
     out_folder = Path(out_folder or folder)
     page = report_page(record, images)
     html_path, png_path = out_folder / "report.html", out_folder / "report.png"
-    html_tmp, png_tmp = out_folder / ".report.html.partial", out_folder / ".report.partial.png"
-    html_tmp.write_text(report_html(record, images), encoding="utf-8")
-    if not cv2.imwrite(str(png_tmp), cv2.cvtColor(page, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {png_path}")
-    html_tmp.replace(html_path)
-    png_tmp.replace(png_path)
+    with atomic_path(html_path) as html_tmp, atomic_path(png_path) as png_tmp:
+        html_tmp.write_text(report_html(record, images), encoding="utf-8")
+        if not cv2.imwrite(str(png_tmp), cv2.cvtColor(page, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"cannot write {png_path}")
     return [html_path, png_path]

@@ -9,12 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from reefmap.io.camera import CameraProfile, Undistorter
 from reefmap.errors import UsageError
-from reefmap.mapping.cloud import read_ply
-from reefmap.runtime.o3d import open3d
-from reefmap.report.cover import planar_cover
+from reefmap.io.camera import CameraProfile, Undistorter
 from reefmap.io.files import read_poses_csv, write_json
+from reefmap.mapping.cloud import read_ply
+from reefmap.report.cover import planar_cover
+from reefmap.runtime.o3d import open3d
 from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
 from reefmap.synthetic.truth import MIN_UPNESS, cells_inside
 from reefmap.taxonomy import default_taxonomy
@@ -148,9 +148,7 @@ def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
         "rugosity": _rugosity_scores(run_dir, manifest),
         "surface_cover": _surface_cover_scores(run_dir, grid.surface_under(region), taxonomy),
     }
-    partial = run_dir / "evaluation.json.partial"
-    write_json(result, partial)
-    partial.replace(run_dir / "evaluation.json")
+    write_json(result, run_dir / "evaluation.json")
     return result
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from reefmap.io.files import write_text_atomic
+
 
 def _group_rows(run_dir: Path) -> list[dict]:
     with open(run_dir / "cover_groups.csv", newline="") as f:
@@ -88,7 +90,5 @@ tr.failed {{ background: #fdd; }}</style></head>
 </body></html>
 """
     path = out_dir / "survey_report.html"
-    partial = out_dir / ".survey_report.html.partial"
-    partial.write_text(page, encoding="utf-8")
-    partial.replace(path)
+    write_text_atomic(path, page)
     return path

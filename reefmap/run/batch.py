@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from reefmap.errors import ReefmapError, UsageError
+from reefmap.io.files import atomic_path, write_text_atomic
 
 REQUIRED = ("site", "transect", "video")
 OPTIONAL = ("date", "start", "end", "camera", "tape_length_m", "altitude_m", "depth_m", "notes")
@@ -99,7 +100,7 @@ def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str |
         if not transect.videos:
             raise UsageError("no video named in the manifest row")
         reefmap.process(list(transect.videos), run_dir, quiet=True, **settings, **transect.settings())
-        (run_dir / ROW_FILE).write_text(json.dumps(transect.row, indent=1))
+        write_text_atomic(run_dir / ROW_FILE, json.dumps(transect.row, indent=1))
         return None
     except ReefmapError as exc:
         return " ".join(str(exc).split())
@@ -201,8 +202,7 @@ def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, s
     from reefmap.report.survey import write_survey_report
 
     finished = [t for t in transects if t.name not in failures and (out_dir / t.name / "summary.json").exists()]
-    partial = out_dir / ".survey.csv.partial"
-    with open(partial, "w", newline="") as f:
+    with atomic_path(out_dir / "survey.csv") as partial, open(partial, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(SURVEY_COLUMNS)
         for t in finished:
@@ -212,8 +212,7 @@ def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, s
                     for r in csv.DictReader(table):
                         writer.writerow([t.row["site"], t.row["transect"], t.row.get("date", ""), t.row.get("depth_m", ""),
                                          level, *(r[c] for c in SURVEY_COLUMNS[5:16]), units])
-    partial.replace(out_dir / "survey.csv")
-    with open(out_dir / "failures.csv", "w", newline="") as f:
+    with atomic_path(out_dir / "failures.csv") as partial, open(partial, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(FAILURE_COLUMNS)
         for t in transects:
@@ -222,5 +221,5 @@ def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, s
     summary = {"transects": len(transects), "finished": [t.name for t in finished],
                "failed": {name: error for name, error in failures.items()}}
     write_survey_report(finished, out_dir, failures)
-    (out_dir / "batch_summary.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomic(out_dir / "batch_summary.json", json.dumps(summary, indent=1))
     return summary

@@ -23,14 +23,17 @@ from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import backproject, scale_intrinsics
 from reefmap.geometry.scale import ScaleEstimate, scale_from_altitude, scale_from_tape, tape_straightness
 from reefmap.geometry.transforms import transform_points
-from reefmap.perception.oracle import TruthReader
-from reefmap.run.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
+from reefmap.io.files import StagedOutputs, atomic_path, write_json, write_poses_csv
+from reefmap.io.telemetry import transect_gravity, up_direction
+from reefmap.io.video import Frame, FrameSource
 from reefmap.mapping.cloud import write_las, write_ply
 from reefmap.mapping.spill import FinishedPoints
 from reefmap.mapping.streaming import StreamingMap, camera_reach
 from reefmap.mapping.voxels import LabelledCloud
 from reefmap.models.weights import default_weights, load_weights
 from reefmap.perception.networks import DepthPoseEstimator, Segmenter, is_featureless, resolve_device
+from reefmap.perception.oracle import TruthReader
+from reefmap.perception.streams import NetworkStream, OracleStream
 from reefmap.report.cover import CoverRow, GroundFrame, TopDownGrid, fit_ground_frame, top_down_grid
 from reefmap.report.document import write_report
 from reefmap.report.groups import ClassGroups, check_groups, default_groups, load_groups
@@ -42,13 +45,10 @@ from reefmap.report.writers import (
     write_coralnet_percent_covers, write_coralnet_points, write_cover_csv, write_height_tiff, write_rgba_png,
     write_segments_csv, write_world_file,
 )
-from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
-from reefmap.taxonomy import Taxonomy, default_taxonomy
-from reefmap.io.telemetry import transect_gravity, up_direction
-from reefmap.perception.streams import NetworkStream, OracleStream
-from reefmap.runtime.timing import StageTimer
+from reefmap.run.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.run.trajectory import MAPPINGS, CameraPath, keyframe_step, sfm_camera_path
-from reefmap.io.video import Frame, FrameSource
+from reefmap.runtime.timing import StageTimer
+from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 OUTPUT_FILES = ("cloud.ply", "cloud.laz", "cover.csv", "cover_groups.csv", "cover_segments.csv", "points.csv",
                 "percent_covers.csv", "trajectory.csv",
@@ -260,9 +260,8 @@ def _camera_path(config: ProcessConfig, source: FrameSource, estimator, outputs:
     sweep_size = (max(1, source.size[0] // config.fusion_stride), max(1, source.size[1] // config.fusion_stride))
     path = sfm_camera_path(source, estimator, config.mapping, config.sfm_fps, config.batch_size, outputs.path(".sfm"),
                            outputs.path(".swept_depth"), sweep_size, timer, threads, config.quiet)
-    partial = outputs.path(CAMERA_PATH + ".partial.npz")
-    np.savez(partial, **(path.state() if path is not None else {"fallback": np.array(True)}))
-    os.replace(partial, saved)
+    with atomic_path(saved) as partial:
+        np.savez(partial, **(path.state() if path is not None else {"fallback": np.array(True)}))
     return path
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from reefmap import __version__
 from reefmap.config import ProcessConfig
+from reefmap.io.files import atomic_path
 
 CHECKPOINT = ".checkpoint.npz"
 # settings that change neither the frames nor the map: a run may be resumed with other values
@@ -34,9 +34,8 @@ def run_key(videos: list[Path], config: ProcessConfig, weights: list[str], devic
 def save_checkpoint(folder: Path, parts: dict[str, dict[str, np.ndarray]]) -> None:
     """Write {part: {name: array}} atomically: a kill while writing leaves the previous checkpoint."""
     arrays = {f"{part}/{name}": np.asarray(value) for part, values in parts.items() for name, value in values.items()}
-    partial = folder / (CHECKPOINT + ".partial.npz")
-    np.savez(partial, **arrays)
-    os.replace(partial, folder / CHECKPOINT)
+    with atomic_path(folder / CHECKPOINT) as partial:
+        np.savez(partial, **arrays)
 
 
 def load_checkpoint(folder: Path) -> dict[str, dict[str, np.ndarray]] | None:

@@ -16,9 +16,9 @@ from tqdm import tqdm
 from reefmap.errors import UsageError
 from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
+from reefmap.io.video import FrameSource, prefetch
 from reefmap.perception.networks import DepthPoseEstimator, is_featureless
 from reefmap.runtime.timing import StageTimer
-from reefmap.io.video import FrameSource, prefetch
 
 MAPPINGS = ("learned", "sfm", "auto")
 CALIBRATION_FRAMES = 24  # keyframes whose network depth sets the SfM map's scale

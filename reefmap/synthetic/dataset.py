@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from reefmap.io.camera import CameraProfile, generic_profile
 from reefmap.errors import UsageError
+from reefmap.io.camera import CameraProfile, generic_profile
 from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
 from reefmap.synthetic.path import PathSettings, diver_path
 from reefmap.synthetic.render import Renderer, WaterSettings

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from reefmap.errors import UsageError
-from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
 from reefmap.io.files import read_poses_csv
+from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
 
 
 @dataclass

@@ -17,8 +17,8 @@ from reefmap.models.depth import POSE_SCALE, DepthPoseModel
 from reefmap.models.weights import depth_pose_card, load_weights, save_weights
 from reefmap.perception.networks import network_size
 from reefmap.train.data import load_transect, load_video_clip, normalise, split_frames, underwater_jitter
-from reefmap.train.photometric import axis_angle_to_matrix, smoothness, view_synthesis_loss
 from reefmap.train.loop import TrainingRun, run_loop
+from reefmap.train.photometric import axis_angle_to_matrix, smoothness, view_synthesis_loss
 
 POSE_LOSS_WEIGHT = 0.1
 

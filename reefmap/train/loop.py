@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from reefmap.io.files import atomic_path
+
 
 @dataclass(kw_only=True)
 class TrainingRun:
@@ -79,8 +81,9 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
             history.append({"iteration": done, **{k: v.item() for k, v in losses.items()},
                             "minutes": round((time.time() - started) / 60, 2), **metrics})
             log(json.dumps(history[-1]))
-            torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
-                        "history": history}, checkpoint)
+            with atomic_path(checkpoint) as partial:  # a kill while saving keeps the previous checkpoint
+                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "iteration": done,
+                            "history": history}, partial)
             if out_of_time:
                 log(f"time limit of {settings.time_limit_min} min reached at iteration {done}")
                 break

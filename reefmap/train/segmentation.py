@@ -23,8 +23,8 @@ from reefmap.train.data import (
     is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
     random_crop, read_label_map, simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
 )
-from reefmap.train.point_scores import point_scores
 from reefmap.train.loop import TrainingRun, run_loop
+from reefmap.train.point_scores import point_scores
 
 SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
 SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius

@@ -14,14 +14,14 @@ from tqdm import tqdm
 
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
-from reefmap.perception.oracle import TruthReader
-from reefmap.perception.networks import resolve_device
-from reefmap.run.pipeline import _load_networks
-from reefmap.perception.streams import LabelledFrame, NetworkStream, OracleStream
-from reefmap.io.files import read_poses_csv
-from reefmap.taxonomy import Taxonomy, default_taxonomy
-from reefmap.runtime.timing import StageTimer
+from reefmap.io.files import atomic_path, read_poses_csv
 from reefmap.io.video import FrameSource
+from reefmap.perception.networks import resolve_device
+from reefmap.perception.oracle import TruthReader
+from reefmap.perception.streams import LabelledFrame, NetworkStream, OracleStream
+from reefmap.run.pipeline import _load_networks
+from reefmap.runtime.timing import StageTimer
+from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 PANEL_WIDTH = 480
 
@@ -109,28 +109,27 @@ def render_qc_video(run_dir: str | Path, out: str | Path | None = None, quiet: b
     w, h = source.size
     size = (PANEL_WIDTH, int(round(PANEL_WIDTH * h / w / 2)) * 2)
     lut = taxonomy.colour_lut()[taxonomy.ids]
-    partial = out.with_name(f".{out.stem}.partial.mp4")
-    writer = imageio_ffmpeg.write_frames(str(partial), (2 * size[0], 2 * size[1]), fps=float(summary["settings"]["fps"]),
-                                         codec="libx264", pix_fmt_out="yuv420p", quality=7, macro_block_size=2,
-                                         ffmpeg_log_level="error")
-    writer.send(None)
-    try:
-        with torch.inference_mode(), tqdm(total=len(source), unit="frame", desc="qc video", disable=quiet,
-                                          file=sys.stderr) as bar:
-            for k, (frame, channel, _confidence, depth, _pose) in enumerate(frames):
-                image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
-                labels = cv2.resize(lut[channel], size, interpolation=cv2.INTER_NEAREST)
-                overlay = cv2.addWeighted(image, 0.45, labels, 0.55, 0)
-                k_map = min(k, len(columns) - 1)
-                top = np.hstack([_label(image.copy(), f"video {frame.time_s:6.1f} s"), _label(overlay, "classes")])
-                bottom = np.hstack([_label(depth_panel(depth, float(summary["settings"]["max_depth"]), size), "depth"),
-                                    _label(map_panel(ortho, columns[k_map], rows[k_map], size), "map")])
-                writer.send(np.ascontiguousarray(np.vstack([top, bottom])))
-                bar.update(1)
-        writer.close()
-        partial.replace(out)
-    except BaseException:
-        writer.close()
-        partial.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as partial:
+        writer = imageio_ffmpeg.write_frames(str(partial), (2 * size[0], 2 * size[1]),
+                                             fps=float(summary["settings"]["fps"]), codec="libx264",
+                                             pix_fmt_out="yuv420p", quality=7, macro_block_size=2,
+                                             ffmpeg_log_level="error")
+        writer.send(None)
+        try:
+            with torch.inference_mode(), tqdm(total=len(source), unit="frame", desc="qc video", disable=quiet,
+                                              file=sys.stderr) as bar:
+                for k, (frame, channel, _confidence, depth, _pose) in enumerate(frames):
+                    image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
+                    labels = cv2.resize(lut[channel], size, interpolation=cv2.INTER_NEAREST)
+                    overlay = cv2.addWeighted(image, 0.45, labels, 0.55, 0)
+                    k_map = min(k, len(columns) - 1)
+                    top = np.hstack([_label(image.copy(), f"video {frame.time_s:6.1f} s"),
+                                     _label(overlay, "classes")])
+                    depth_image = depth_panel(depth, float(summary["settings"]["max_depth"]), size)
+                    bottom = np.hstack([_label(depth_image, "depth"),
+                                        _label(map_panel(ortho, columns[k_map], rows[k_map], size), "map")])
+                    writer.send(np.ascontiguousarray(np.vstack([top, bottom])))
+                    bar.update(1)
+        finally:
+            writer.close()
     return out

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 
 from reefmap.errors import UsageError
+from reefmap.io.files import atomic_path, read_poses_csv
 from reefmap.mapping.cloud import read_ply
 from reefmap.mapping.voxels import LabelledCloud
-from reefmap.runtime.o3d import open3d
 from reefmap.report.cover import GroundFrame, fit_ground_frame
-from reefmap.io.files import read_poses_csv
+from reefmap.runtime.o3d import open3d
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 VIEWS = ("top", "oblique", "side")
@@ -129,10 +129,9 @@ def render_snapshot(view: MapView, out: str | Path, direction: str = "top", colo
     _draw_scale_bar(bgr, view, camera)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial.png")
-    if not cv2.imwrite(str(partial), bgr):
-        raise UsageError(f"cannot write {out}; choose a folder you can write to")
-    partial.replace(out)
+    with atomic_path(out) as partial:
+        if not cv2.imwrite(str(partial), bgr):
+            raise UsageError(f"cannot write {out}; choose a folder you can write to")
     return out
 
 
