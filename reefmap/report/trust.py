@@ -75,7 +75,7 @@ def geometry_verdict(mapping: dict, tape: dict | None, scale: dict | None) -> Ve
 
 def real_imagery_figures(card: dict) -> dict | None:
     """The card's scores at real expert points (validation photographs), when it was tested on any."""
-    return (card.get("metrics") or {}).get("validation_points") or (card.get("metrics") or {}).get("real")
+    return (card.get("metrics") or {}).get("validation_points")
 
 
 def segmentation_verdict(card: dict | None, confidence) -> Verdict:

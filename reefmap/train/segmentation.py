@@ -105,16 +105,22 @@ def class_weight_frames(train_frames: list[tuple[int, int]], point_sources: set[
     return [(t, i) for n, (t, i) in enumerate(train_frames) if t in point_sources or n % every == 0]
 
 
+def full_frame_logits(model, image: np.ndarray, shape: tuple[int, int], device, input_width: int,
+                      normalisation: dict) -> torch.Tensor:
+    """(C, H, W) logits of the network run on a whole (h, w, 3) uint8 frame at `input_width`, resized to `shape`."""
+    size = network_size((image.shape[1], image.shape[0]), input_width)
+    x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None], normalisation).to(device)
+    return F.interpolate(model(x), size=shape, mode="bilinear", align_corners=False)[0]
+
+
 def confusion_matrices(model, transects, frames, lut, num_classes, device, input_width, normalisation: dict,
                        logit_offsets: list[torch.Tensor]) -> list[np.ndarray]:
     """(C, C) truth-by-prediction pixel counts on full frames, one matrix per (C,) offset added to the logits."""
     confusions = [np.zeros((num_classes, num_classes), np.int64) for _ in logit_offsets]
     with torch.inference_mode():
         for t, i in frames:
-            image, labels = transects[t].images[i], transects[t].labels[i]
-            size = network_size((image.shape[1], image.shape[0]), input_width)
-            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None], normalisation).to(device)
-            logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)[0]
+            labels = transects[t].labels[i]
+            logits = full_frame_logits(model, transects[t].images[i], labels.shape, device, input_width, normalisation)
             truth = lut[labels]
             valid = truth < num_classes
             for confusion, offset in zip(confusions, logit_offsets):
@@ -360,9 +366,7 @@ def labelled_pixel_logits(model, sources, frames, lut, device, input_width, norm
                 ys, xs = ys[keep], xs[keep]
             if not len(ys):
                 continue
-            size = network_size((image.shape[1], image.shape[0]), input_width)
-            x = normalise(cv2.resize(image, size, interpolation=cv2.INTER_AREA)[None], normalisation).to(device)
-            logits = F.interpolate(model(x), size=labels.shape, mode="bilinear", align_corners=False)[0]
+            logits = full_frame_logits(model, image, labels.shape, device, input_width, normalisation)
             all_logits.append(logits[:, ys, xs].T.float().cpu().numpy())
             truths.append(truth[ys, xs])
             owners.append(np.full(len(ys), n))
