@@ -1,4 +1,5 @@
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,3 +56,37 @@ def test_shipped_card_is_relative_and_chains_to_the_weights_it_started_from(tiny
     assert load_weights(weights / "segmentation.safetensors", "segmentation").card["sha256"] == card["sha256"]
     again = ship("--data-command", RENDER)  # it started from weights that are no longer the shipped ones
     assert again.returncode != 0 and "not from the shipped" in again.stderr
+
+
+def test_a_fresh_start_on_photos_outside_the_data_root_ships_with_its_credits(tiny_weights, synthetic_transect,
+                                                                               tmp_path, monkeypatch):
+    from conftest import TINY_ENCODER
+    from test_real_imagery import coralnet_export
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(tiny_weights["segmentation"].with_suffix(suffix), weights / f"segmentation{suffix}")
+    photos = coralnet_export(tmp_path / "elsewhere")
+    root = synthetic_transect.parent
+    trained = tmp_path / "train" / "seg.safetensors"
+    monkeypatch.setattr(sys, "argv", ["reefmap", "train", "segmentation", str(synthetic_transect), str(photos),
+                                      "--out", str(trained)])
+    train_segmentation(SegmentationTraining(data=[str(synthetic_transect), str(photos)], out=str(trained),
+                                            encoder=TINY_ENCODER, decoder_channels=(16, 16, 8, 8, 8), input_width=64,
+                                            crop=(64, 32), iterations=2, batch_size=4, threads=1), log=lambda m: None)
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"data": [str(synthetic_transect)], "segmentation": {
+        "weights": str(trained), "frames": 3, "pixel_accuracy": 0.5, "miou": 0.25, "iou": {"sand": 0.25}}}))
+    done = subprocess.run([sys.executable, str(SHIP), str(trained), "--data-root", str(root), "--held-out", str(bench),
+                           "--runs", "a test run", "--data-command", RENDER, "--credit", "photos: someone, CC BY 4.0",
+                           "--weights-dir", str(weights)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    card = json.loads((weights / "segmentation.json").read_text())
+    relative_photos = os.path.relpath(photos, root)
+    assert relative_photos.startswith("..")
+    assert card["training"]["settings"]["data"] == ["transect", relative_photos]
+    assert card["training"]["command"] == f"reefmap train segmentation transect {relative_photos} --out segmentation.safetensors"
+    assert card["training"]["data_commands"] == [RENDER]  # photos need no render command
+    assert "initialised_from_weights" not in card["training"]
+    assert card["credits"] == ["photos: someone, CC BY 4.0"]

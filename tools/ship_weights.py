@@ -13,8 +13,11 @@ The card written beside weights/<task>.safetensors is the training card with
   and, under `earlier`, theirs;
 - `training.code`: the commit of the training code; `training.runs`: --runs;
 - `metrics.held_out`: the figures of `tools/bench_models.py --json` for this file, with the held-out folders'
-  render commands.
-Training must have started from the shipped weights (or from scratch): anything else breaks the chain.
+  render commands;
+- `credits`: --credit, one line for each dataset or pretrained file the weights were made from.
+Labelled photo folders (CoralNet exports) need no render command; they may lie outside --data-root and are
+kept as paths relative to it. Training must have started from the shipped weights, from scratch or from the
+packaged ImageNet encoder (`training.encoder_start`): anything else breaks the chain.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ def main() -> None:
     parser.add_argument("--runs", required=True, help="one line on the run(s): when, how long, on what, from what")
     parser.add_argument("--data-command", action="append", default=[],
                         help="`reefmap synth --out FOLDER ...` for a folder the shipped card does not list (repeatable)")
+    parser.add_argument("--credit", action="append", default=[],
+                        help="credit and licence of a dataset or pretrained file used (repeatable)")
     parser.add_argument("--code-commit", help="commit of the training code that made the file (default: HEAD)")
     parser.add_argument("--weights-dir", type=Path, default=ROOT / "weights")
     args = parser.parse_args()
@@ -52,6 +57,7 @@ def main() -> None:
 
 def ship(args) -> None:
     from reefmap.models.weights import sha256_file
+    from reefmap.train.data import is_point_folder
 
     card = json.loads(args.trained.with_suffix(".json").read_text())
     task = card["task"]
@@ -60,8 +66,11 @@ def ship(args) -> None:
     root = args.data_root.resolve()
     training = card["training"]
     settings = training["settings"]
-    data = [_relative(folder, root) for folder in settings["data"]]
-    renames = {str(Path(settings["out"]).resolve()): target.name, **{str(root / d): d for d in data}}
+    photos = {folder for folder in settings["data"] if is_point_folder(_absolute(folder, root))}
+    data = [os.path.relpath(_absolute(folder, root), root) if folder in photos else _relative(folder, root)
+            for folder in settings["data"]]
+    rendered = [d for folder, d in zip(settings["data"], data) if folder not in photos]
+    renames = {str(Path(settings["out"]).resolve()): target.name, **{str(_absolute(d, root)): d for d in data}}
     start = training.get("initialised_from")
     if start:
         started_from = training.get("initialised_from_sha256") or sha256_file(_absolute(start, root))
@@ -77,7 +86,7 @@ def ship(args) -> None:
     known = _commands_by_folder((shipped or {}).get("training", {}).get("data_commands", [])
                                 + (shipped or {}).get("metrics", {}).get("held_out", {}).get("data_commands", [])
                                 + args.data_command)
-    training["data_commands"] = _commands_for(settings["data"], known)
+    training["data_commands"] = _commands_for(rendered, known)
     if start:
         training["initialised_from_weights"] = _chain_link(shipped, task)
     commit = args.code_commit or subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
@@ -85,6 +94,8 @@ def ship(args) -> None:
     training["code"] = {"commit": commit, "note": f"reefmap train {task.replace('_', '-')} as of this commit"}
     training["runs"] = args.runs
     card["metrics"]["held_out"] = _held_out(args.held_out, task, args.trained, root, known)
+    if args.credit:
+        card["credits"] = args.credit
     card.pop("sha256", None)
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.trained, target)
