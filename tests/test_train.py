@@ -78,6 +78,11 @@ def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_p
                        log=lines.append)
     assert any("resumed" in line and "iteration 3" in line for line in lines)
     assert json.loads(out.with_suffix(".json").read_text())["training"]["iterations"] == 4
+    out.with_suffix(".ckpt").write_bytes(b"torn")  # a corrupt checkpoint is reported, not silently replaced
+    with pytest.raises(UsageError, match="cannot be resumed.*delete it"):
+        train_segmentation(SegmentationTraining(data=[str(synthetic_transect)], out=str(out), encoder=TINY_ENCODER,
+                                                decoder_channels=(16, 16, 8, 8, 8), input_width=128, crop=(96, 64),
+                                                iterations=5, batch_size=2, threads=1, resume=True), log=lines.append)
 
 
 def test_segmentation_fine_tuning_starts_from_the_given_weights(synthetic_transect, tiny_weights, tmp_path):

@@ -41,7 +41,7 @@ def test_intervals_contain_the_true_cover_about_95_percent_of_the_time():
     hits = {c: 0 for c in truth}
     trials = 300
     for seed in range(trials):
-        sample = sample_points(grid, TAX, 0.1, 1.0, 30, np.random.default_rng(seed))
+        sample = sample_points(grid, TAX, 0.1, 1.0, 30, seed)
         for e in point_cover(sample, TAX):
             if e.class_id in hits:
                 hits[e.class_id] += e.ci_low <= truth[e.class_id] <= e.ci_high
@@ -69,7 +69,7 @@ def test_wilson_interval_of_an_absent_class_is_not_empty():
 
 def test_segments_and_determinism():
     grid = np.full((4, 50), SAND, np.int32)
-    sample = sample_points(grid, TAX, 0.1, 1.0, 10, np.random.default_rng(1))
+    sample = sample_points(grid, TAX, 0.1, 1.0, 10, 1)
     assert len(sample.labels) == 50 and (grid[sample.rows, sample.cols] == sample.labels).all()
     segments, a = segment_percents(sample, TAX)
     assert segments.tolist() == [0, 1, 2, 3, 4] and np.allclose(a[:, SAND - 1], 100.0)
@@ -77,6 +77,28 @@ def test_segments_and_determinism():
     assert all(e.percent == 0.0 for e in _cover(np.zeros((3, 3), np.int32)))
 
 
+def test_points_stay_put_when_the_map_changes_a_little():
+    rng = np.random.default_rng(5)
+    grid = np.where(rng.random((30, 200)) < 0.4, RUBBLE, SAND).astype(np.int32)
+    before = sample_points(grid, TAX, 0.1, 1.0, 25, seed=3, origin_uv=(-10.0, 1.5))
+    relabelled = grid.copy()
+    relabelled[rng.random(grid.shape) < 0.05] = URCHIN  # 5 % of the cells change class
+    after = sample_points(relabelled, TAX, 0.1, 1.0, 25, seed=3, origin_uv=(-10.0, 1.5))
+    assert (after.rows == before.rows).all() and (after.cols == before.cols).all()
+    hole = grid.copy()
+    hole[before.rows[:3], before.cols[:3]] = 0  # three sampled cells fall out of the map
+    holed = sample_points(hole, TAX, 0.1, 1.0, 25, seed=3, origin_uv=(-10.0, 1.5))
+    kept = set(zip(before.rows.tolist(), before.cols.tolist())) & set(zip(holed.rows.tolist(), holed.cols.tolist()))
+    assert len(kept) == len(before.rows) - 3
+    other_seed = sample_points(grid, TAX, 0.1, 1.0, 25, seed=4, origin_uv=(-10.0, 1.5))
+    assert (other_seed.cols != before.cols).any()
+    # the same seabed seen from a grid that starts 20 cells further along: the shared cells draw the same keys
+    shifted = sample_points(grid[:, 20:], TAX, 0.1, 1.0, 25, seed=3, origin_uv=(-8.0, 1.5))
+    moved = sample_points(grid, TAX, 0.1, 1.0, 25, seed=3, origin_uv=(-10.0, 1.5))
+    assert set(zip(shifted.rows.tolist(), (shifted.cols + 20).tolist())) == set(
+        zip(moved.rows[moved.cols >= 20].tolist(), moved.cols[moved.cols >= 20].tolist()))
+
+
 def _cover(grid, points_per_segment=50, confidence=None):
-    sample = sample_points(grid, TAX, 0.1, 1.0, points_per_segment, np.random.default_rng(0), confidence)
+    sample = sample_points(grid, TAX, 0.1, 1.0, points_per_segment, 0, confidence_grid=confidence)
     return point_cover(sample, TAX)

@@ -1,4 +1,5 @@
 """Point-count cover with uncertainty: random points per transect segment on the top-down map, as ecologists count.
+The points are fixed by a seed and their place on the seabed, not by the map's content.
 
 The segments are strata that together make up the map, each sampled at random, so the transect's cover is the
 segments' point percentages weighted by their mapped area (a stratified estimate). Its variance is taken as that
@@ -48,23 +49,52 @@ class PointSample:
 
 
 def sample_points(label_grid: np.ndarray, taxonomy: Taxonomy, cell_size: float, segment_length: float,
-                  points_per_segment: int, rng: np.random.Generator,
+                  points_per_segment: int, seed: int, origin_uv: tuple[float, float] = (0.0, 0.0),
                   confidence_grid: np.ndarray | None = None) -> PointSample:
-    """`points_per_segment` random mapped cells (with replacement) per segment of `segment_length` along the
-    columns, among cells of classes that count: excluded classes are not in the denominator, as in a point count.
-    Without `confidence_grid` every label is taken as certain."""
+    """`points_per_segment` random mapped cells per segment of `segment_length` along the columns, among cells of
+    classes that count: excluded classes are not in the denominator, as in a point count.
+
+    Each cell draws a fixed random key from `seed` and its place on the seabed (its centre's lattice cell in the
+    ground frame, `origin_uv` being the (u, v) of the grid's top-left corner); a segment's points are its counted
+    cells with the smallest keys (each cell taken up to as often as a segment needs when it has fewer cells than
+    points). So the points depend on the seed and the seabed frame only: relabelling cells moves no point, and a
+    cell entering or leaving the map moves at most its own points. Without `confidence_grid` every label is
+    taken as certain."""
     counted = taxonomy.ids[~np.isin(taxonomy.ids, taxonomy.ids_with_role("ignore_in_cover"))]
     rows, cols = np.nonzero(np.isin(label_grid, counted))
     segment = np.floor(cols * cell_size / segment_length).astype(np.int64)
     n_segments = int(segment.max()) + 1 if len(segment) else 0
     sizes = np.bincount(segment, minlength=n_segments).astype(np.float64)
-    picks = [members[rng.integers(0, len(members), points_per_segment)]
-             for members in (np.flatnonzero(segment == s) for s in np.flatnonzero(sizes))]
+    u_cell = np.floor(origin_uv[0] / cell_size + cols + 0.5).astype(np.int64)
+    v_cell = np.floor(origin_uv[1] / cell_size - rows - 0.5).astype(np.int64)
+    picks = []
+    for s in np.flatnonzero(sizes):
+        members = np.flatnonzero(segment == s)
+        repeats = -(-points_per_segment // len(members))
+        candidates = np.repeat(members, repeats)
+        keys = cell_keys(seed, u_cell[candidates], v_cell[candidates], np.tile(np.arange(repeats), len(members)))
+        picks.append(np.sort(candidates[np.argsort(keys, kind="stable")[:points_per_segment]]))
     chosen = np.concatenate(picks) if picks else np.zeros(0, np.int64)
     r, c = rows[chosen], cols[chosen]
     confidence = np.ones(len(chosen)) if confidence_grid is None else confidence_grid[r, c].astype(np.float64)
     return PointSample(segment[chosen], r, c, label_grid[r, c], confidence, sizes / max(sizes.sum(), 1.0),
                        points_per_segment)
+
+
+def cell_keys(seed: int, u_cell: np.ndarray, v_cell: np.ndarray, repeat: np.ndarray) -> np.ndarray:
+    """Uniform pseudo-random uint64 keys of (seed, lattice cell, repeat), the same wherever they are computed
+    (the SplitMix64 finaliser of a mix of the four integers)."""
+    with np.errstate(over="ignore"):
+        x = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+             + u_cell.astype(np.int64).view(np.uint64) * np.uint64(0xD1B54A32D192ED03)
+             + v_cell.astype(np.int64).view(np.uint64) * np.uint64(0xAEF17502108EF2D9)
+             + repeat.astype(np.uint64) * np.uint64(0x94D049BB133111EB))
+        x ^= x >> np.uint64(30)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(27)
+        x *= np.uint64(0x94D049BB133111EB)
+        x ^= x >> np.uint64(31)
+    return x
 
 
 def _channels(taxonomy: Taxonomy) -> np.ndarray:

@@ -408,7 +408,7 @@ def measure_cover(cloud: LabelledCloud, camera_centres: np.ndarray, taxonomy: Ta
                          max_id=int(taxonomy.ids.max()), segment_length=config.segment_length,
                          confidence=cloud.confidence, surface_factor=point_surface_factor(local, heights, rugosity_cell))
     sample = sample_points(grid.labels, taxonomy, cell_size, config.point_segment_length, config.points_per_segment,
-                           np.random.default_rng(0), grid.confidence)
+                           seed=0, origin_uv=grid.origin_uv, confidence_grid=grid.confidence)
     group_taxonomy, lookup = groups.grouping(taxonomy)
     return MeasuredCover(ground, grid, sample, cover_tables(grid, sample, taxonomy),
                          cover_tables(grid, sample, group_taxonomy, lookup),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
+from reefmap.errors import UsageError
 from reefmap.io.files import atomic_path
 
 
@@ -54,8 +57,12 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     start, history = 0, []
     if settings.resume and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+            model.load_state_dict(state["model"])
+        except Exception as error:  # torch reports a torn or foreign file with many exception types
+            raise UsageError(f"checkpoint {checkpoint} cannot be resumed ({str(error).splitlines()[0][:120]}): "
+                             "delete it to start again, or train without --resume") from None
         optimiser.load_state_dict(state["optimiser"])
         start, history = state["iteration"], state["history"]
         log(f"resumed from {checkpoint} at iteration {start}")
@@ -65,6 +72,7 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
     started = time.time()
     model.train()
     done = start
+    bar = tqdm(total=settings.iterations, initial=start, unit="step", desc="training", mininterval=30, file=sys.stderr)
     while done < settings.iterations:
         losses = step(rng)
         optimiser.zero_grad(set_to_none=True)
@@ -72,6 +80,7 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
         optimiser.step()
         schedule.step()
         done += 1
+        bar.update()
         out_of_time = settings.time_limit_min and time.time() - started > 60 * settings.time_limit_min
         if done % settings.eval_every == 0 or done == settings.iterations or out_of_time:
             model.eval()
@@ -87,5 +96,6 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
             if out_of_time:
                 log(f"time limit of {settings.time_limit_min} min reached at iteration {done}")
                 break
+    bar.close()
     model.eval()  # what follows (final metrics, saving) must not move batch-norm statistics
     return LoopResult(done, history)
