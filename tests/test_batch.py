@@ -53,6 +53,17 @@ def test_batch_maps_what_it_can_records_failures_and_tabulates(manifest, tiny_we
     assert code == 1 and (out / runs[0] / "summary.json").stat().st_mtime_ns == before  # finished runs are skipped
     with open(out / "survey.csv") as f:
         assert list(csv.DictReader(f)) == survey
+    assert json.loads((out / "batch_summary.json").read_text())["settings"]["threads"] >= 1
+
+    # other settings: the finished runs are processed again, and say why; the row's own end beats the batch's
+    from reefmap.run.batch import run_batch
+
+    summary = run_batch(manifest, out, quiet=True, fps=3, end_s="3", seg_weights=str(tiny_weights["segmentation"]),
+                        depth_weights=str(tiny_weights["depth_pose"]))
+    assert summary["reprocessed"] == {r: "settings (fps)" for r in runs}  # both rows give their own end
+    assert (out / runs[0] / "summary.json").stat().st_mtime_ns != before
+    first = json.loads((out / runs[0] / "summary.json").read_text())
+    assert first["settings"]["fps"] == 3 and first["window_s"][1] == pytest.approx(6.0)
 
 
 @pytest.mark.parametrize("executor", [["--jobs", "2"], ["--ray"]])

@@ -86,10 +86,59 @@ def read_manifest(path: str | Path) -> list[Transect]:
     return transects
 
 
-def is_finished(run_dir: Path, transect: Transect) -> bool:
-    """A run folder that finished for exactly this manifest row."""
+def run_settings(transect: Transect, settings: dict) -> dict:
+    """The `reefmap.process` settings of one transect: the batch's, overridden by the row's own columns."""
+    return {**settings, **transect.settings()}
+
+
+def run_record(transect: Transect, settings: dict) -> dict:
+    """What decides a transect's results: its manifest row, its settings, its video files (size and time) and the
+    weights it runs with; a finished run is kept only while this is unchanged."""
+    from reefmap.config import ProcessConfig
+    from reefmap.io.video import parse_time
+    from reefmap.models.weights import default_weights, sha256_file
+    from reefmap.run.resume import NEUTRAL_SETTINGS
+
+    resolved = {**ProcessConfig().to_dict(), **run_settings(transect, settings)}
+    resolved = {k: parse_time(v) if k in ("start_s", "end_s") else v for k, v in resolved.items()
+                if k not in NEUTRAL_SETTINGS}
+    weights = {}
+    for task, key in (("segmentation", "seg_weights"), ("depth_pose", "depth_weights")):
+        path = Path(resolved.get(key) or default_weights(task))
+        weights[task] = sha256_file(path) if path.is_file() else str(path)
+    videos = [[str(v.resolve()), v.stat().st_size, v.stat().st_mtime_ns] if v.exists() else [str(v)]
+              for v in transect.videos]
+    return json.loads(json.dumps({"row": transect.row, "settings": {k: resolved[k] for k in sorted(resolved)},
+                                  "videos": videos, "weights": weights}, default=str))
+
+
+def finished_state(run_dir: Path, record: dict) -> str | None:
+    """'finished' when the run folder holds a finished run of exactly `record`, 'changed: <what>' when it holds
+    one made from other inputs or settings, None when it holds none."""
     marker = run_dir / ROW_FILE
-    return (run_dir / "summary.json").exists() and marker.exists() and json.loads(marker.read_text()) == transect.row
+    if not ((run_dir / "summary.json").exists() and marker.exists()):
+        return None
+    try:
+        before = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if before == record:
+        return "finished"
+    changed = [part for part in record if before.get(part) != record[part]]
+    if "settings" in changed:
+        old, new = before.get("settings", {}), record["settings"]
+        changed[changed.index("settings")] = "settings (" + ", ".join(
+            sorted(k for k in {*old, *new} if old.get(k) != new.get(k))) + ")"
+    return "changed: " + ", ".join(changed)
+
+
+def execution_settings(settings: dict, jobs: int) -> dict:
+    """The batch's settings with the device and the thread count resolved once, before any work is handed out,
+    so every executor (in turn, a process pool, Ray) runs each transect the same way."""
+    from reefmap.perception.networks import resolve_device
+
+    return {**settings, "device": str(resolve_device(str(settings.get("device") or "auto"))),
+            "threads": settings.get("threads") or max(1, (os.cpu_count() or 1) // max(1, jobs))}
 
 
 def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str | None:
@@ -99,8 +148,10 @@ def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str |
     try:
         if not transect.videos:
             raise UsageError("no video named in the manifest row")
-        reefmap.process(list(transect.videos), run_dir, quiet=True, **settings, **transect.settings())
-        write_text_atomic(run_dir / ROW_FILE, json.dumps(transect.row, indent=1))
+        record = run_record(transect, settings)
+        (run_dir / ROW_FILE).unlink(missing_ok=True)  # a run stopped half way must not pass for the old one
+        reefmap.process(list(transect.videos), run_dir, quiet=True, **run_settings(transect, settings))
+        write_text_atomic(run_dir / ROW_FILE, json.dumps(record, indent=1))
         return None
     except ReefmapError as exc:
         return " ".join(str(exc).split())
@@ -114,16 +165,23 @@ def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: b
     write survey.csv, failures.csv and survey_report.html. Returns the batch summary.
 
     Transects run one after another (`jobs` 1), in a pool of `jobs` processes, or with `ray` ("local" or a
-    cluster address) as Ray tasks, each asking for its CPU threads (`threads`, 1 unless given) and, with a CUDA
-    `device`, one GPU. A worker that dies is recorded as that transect's failure.
+    cluster address) as Ray tasks. Device and threads are resolved once here (`threads` unless given: the cores
+    shared among `jobs`), so every executor gives the same figures; each Ray task asks for those CPU threads and,
+    on a CUDA device, one GPU. A transect whose finished run was made from other inputs, settings or weights is
+    processed again (`reprocessed` in the summary says why). A worker that dies is that transect's failure.
     """
     transects = read_manifest(manifest)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    todo = [t for t in transects if not is_finished(out_dir / t.name, t)]
+    settings = execution_settings(settings, jobs)
+    states = {t.name: finished_state(out_dir / t.name, run_record(t, settings)) for t in transects}
+    todo = [t for t in transects if states[t.name] != "finished"]
+    reprocessed = {name: state.removeprefix("changed: ") for name, state in states.items()
+                   if state and state.startswith("changed")}
+    for name, why in reprocessed.items():
+        if not quiet:
+            print(f"{name}: processing again, its finished run differs in {why}", file=sys.stderr)
     failures: dict[str, str] = {}
-    if jobs > 1:
-        settings.setdefault("threads", max(1, (os.cpu_count() or 1) // jobs))
     with tqdm(total=len(transects), initial=len(transects) - len(todo), unit="transect", desc="survey",
               disable=quiet, file=sys.stderr) as bar:
         def finished(transect: Transect, error: str | None, running: int) -> None:
@@ -142,7 +200,7 @@ def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: b
         bar.set_postfix(running=min(len(todo), jobs if ray is None else len(todo)), failed=0)
         for transect, error, running in results:
             finished(transect, error, running)
-    return write_survey(transects, out_dir, failures)
+    return write_survey(transects, out_dir, failures, settings, reprocessed)
 
 
 def _run_in_pool(todo: list[Transect], out_dir: Path, settings: dict, jobs: int):
@@ -173,8 +231,7 @@ def _run_on_ray(todo: list[Transect], out_dir: Path, settings: dict, address: st
         else:
             ray.init(address=address, log_to_driver=False)
     try:
-        settings = {**settings, "threads": settings.get("threads") or 1}
-        gpus = 1 if str(settings.get("device", "auto")).startswith("cuda") else 0
+        gpus = 1 if settings["device"].startswith("cuda") else 0
         task = ray.remote(num_cpus=settings["threads"], num_gpus=gpus, max_retries=0)(process_transect)
         pending = {task.remote(t, out_dir / t.name, settings): t for t in todo}
         while pending:
@@ -196,9 +253,11 @@ def _result_or_crash(result) -> str | None:
                "run the batch again to retry it, with fewer --jobs if it ran out of memory"
 
 
-def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, str]) -> dict:
+def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, str], settings: dict,
+                 reprocessed: dict[str, str]) -> dict:
     """survey.csv (each run's cover.csv and cover_groups.csv rows, verbatim, under the transect's columns),
-    failures.csv and survey_report.html; the batch summary as a dict (also batch_summary.json)."""
+    failures.csv and survey_report.html; the batch summary as a dict (also batch_summary.json) with the settings
+    every transect ran with and the transects processed again because their inputs or settings changed."""
     from reefmap.report.survey import write_survey_report
 
     finished = [t for t in transects if t.name not in failures and (out_dir / t.name / "summary.json").exists()]
@@ -219,7 +278,8 @@ def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, s
             if t.name in failures:
                 writer.writerow([t.row["site"], t.row["transect"], t.row.get("date", ""), failures[t.name]])
     summary = {"transects": len(transects), "finished": [t.name for t in finished],
-               "failed": {name: error for name, error in failures.items()}}
+               "failed": {name: error for name, error in failures.items()},
+               "settings": {k: settings[k] for k in sorted(settings)}, "reprocessed": reprocessed}
     write_survey_report(finished, out_dir, failures)
     write_text_atomic(out_dir / "batch_summary.json", json.dumps(summary, indent=1))
     return summary

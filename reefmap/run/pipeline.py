@@ -468,6 +468,7 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "processing_size": list(source.size),
         "camera": {"native": source.native_camera.to_dict(), "processing": source.camera.to_dict()},
         "device": str(device),
+        "threads": torch.get_num_threads(),
         "weights": {
             name: {"path": str(w.weights.path.resolve()), "sha256": w.weights.sha256,
                    "card": {k: w.weights.card.get(k) for k in ("task", "architecture", "encoder", "depth_encoder",

@@ -18,8 +18,9 @@ from reefmap.config import ProcessConfig
 from reefmap.io.files import atomic_path
 
 CHECKPOINT = ".checkpoint.npz"
-# settings that change neither the frames nor the map: a run may be resumed with other values
-NEUTRAL_SETTINGS = {"quiet", "threads", "checkpoint_s"}
+# settings that change neither the frames nor the map: a run may be resumed with other values (the thread count
+# can move float sums in the last bits, so it is part of the key)
+NEUTRAL_SETTINGS = {"quiet", "checkpoint_s"}
 
 
 def run_key(videos: list[Path], config: ProcessConfig, weights: list[str], device: str) -> str:
