@@ -91,25 +91,29 @@ def run_settings(transect: Transect, settings: dict) -> dict:
     return {**settings, **transect.settings()}
 
 
-def run_record(transect: Transect, settings: dict) -> dict:
+def weights_record(settings: dict) -> dict:
+    """The sha256 of each network's weights that `settings` run with (the path where there is no file)."""
+    from reefmap.models.weights import default_weights, sha256_file
+
+    weights = {}
+    for task, key in (("segmentation", "seg_weights"), ("depth_pose", "depth_weights")):
+        path = Path(settings.get(key) or default_weights(task))
+        weights[task] = sha256_file(path) if path.is_file() else str(path)
+    return weights
+
+
+def run_record(transect: Transect, settings: dict, weights: dict) -> dict:
     """What decides a transect's results: its manifest row, its settings, its video files (size and time) and the
-    weights it runs with; a finished run is kept only while this is unchanged."""
+    `weights_record` it runs with; a finished run is kept only while this is unchanged."""
     from reefmap.config import ProcessConfig
     from reefmap.io.video import parse_time
-    from reefmap.models.weights import default_weights, sha256_file
-    from reefmap.run.resume import NEUTRAL_SETTINGS
+    from reefmap.run.resume import NEUTRAL_SETTINGS, input_files
 
     resolved = {**ProcessConfig().to_dict(), **run_settings(transect, settings)}
     resolved = {k: parse_time(v) if k in ("start_s", "end_s") else v for k, v in resolved.items()
                 if k not in NEUTRAL_SETTINGS}
-    weights = {}
-    for task, key in (("segmentation", "seg_weights"), ("depth_pose", "depth_weights")):
-        path = Path(resolved.get(key) or default_weights(task))
-        weights[task] = sha256_file(path) if path.is_file() else str(path)
-    videos = [[str(v.resolve()), v.stat().st_size, v.stat().st_mtime_ns] if v.exists() else [str(v)]
-              for v in transect.videos]
     return json.loads(json.dumps({"row": transect.row, "settings": {k: resolved[k] for k in sorted(resolved)},
-                                  "videos": videos, "weights": weights}, default=str))
+                                  "videos": input_files(list(transect.videos)), "weights": weights}, default=str))
 
 
 def finished_state(run_dir: Path, record: dict) -> str | None:
@@ -141,14 +145,14 @@ def execution_settings(settings: dict, jobs: int) -> dict:
             "threads": settings.get("threads") or max(1, (os.cpu_count() or 1) // max(1, jobs))}
 
 
-def process_transect(transect: Transect, run_dir: Path, settings: dict) -> str | None:
-    """Process one transect; the error line on failure, None on success (runs in a worker process)."""
+def process_transect(transect: Transect, run_dir: Path, settings: dict, record: dict) -> str | None:
+    """Process one transect; its `run_record` marks the run finished. The error line on failure, None on success
+    (runs in a worker process)."""
     import reefmap
 
     try:
         if not transect.videos:
             raise UsageError("no video named in the manifest row")
-        record = run_record(transect, settings)
         (run_dir / ROW_FILE).unlink(missing_ok=True)  # a run stopped half way must not pass for the old one
         reefmap.process(list(transect.videos), run_dir, quiet=True, **run_settings(transect, settings))
         write_text_atomic(run_dir / ROW_FILE, json.dumps(record, indent=1))
@@ -174,7 +178,9 @@ def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: b
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     settings = execution_settings(settings, jobs)
-    states = {t.name: finished_state(out_dir / t.name, run_record(t, settings)) for t in transects}
+    weights = weights_record(settings)
+    records = {t.name: run_record(t, settings, weights) for t in transects}
+    states = {t.name: finished_state(out_dir / t.name, records[t.name]) for t in transects}
     todo = [t for t in transects if states[t.name] != "finished"]
     reprocessed = {name: state.removeprefix("changed: ") for name, state in states.items()
                    if state and state.startswith("changed")}
@@ -191,19 +197,19 @@ def run_batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: b
             bar.set_postfix(running=running, failed=len(failures))
 
         if ray is not None:
-            results = _run_on_ray(todo, out_dir, settings, ray)
+            results = _run_on_ray(todo, out_dir, settings, records, ray)
         elif jobs <= 1:
-            results = ((t, process_transect(t, out_dir / t.name, settings), int(k + 1 < len(todo)))
+            results = ((t, process_transect(t, out_dir / t.name, settings, records[t.name]), int(k + 1 < len(todo)))
                        for k, t in enumerate(todo))
         else:
-            results = _run_in_pool(todo, out_dir, settings, jobs)
+            results = _run_in_pool(todo, out_dir, settings, records, jobs)
         bar.set_postfix(running=min(len(todo), jobs if ray is None else len(todo)), failed=0)
         for transect, error, running in results:
             finished(transect, error, running)
     return write_survey(transects, out_dir, failures, settings, reprocessed)
 
 
-def _run_in_pool(todo: list[Transect], out_dir: Path, settings: dict, jobs: int):
+def _run_in_pool(todo: list[Transect], out_dir: Path, settings: dict, records: dict[str, dict], jobs: int):
     """Yield (transect, error or None, transects still running) from a pool of `jobs` spawned processes."""
     pending: dict = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -211,14 +217,15 @@ def _run_in_pool(todo: list[Transect], out_dir: Path, settings: dict, jobs: int)
         while queue or pending:
             while queue and len(pending) < jobs:
                 transect = queue.pop(0)
-                pending[pool.submit(process_transect, transect, out_dir / transect.name, settings)] = transect
+                pending[pool.submit(process_transect, transect, out_dir / transect.name, settings,
+                                    records[transect.name])] = transect
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 transect = pending.pop(future)
                 yield transect, _result_or_crash(future.result), len(pending)
 
 
-def _run_on_ray(todo: list[Transect], out_dir: Path, settings: dict, address: str):
+def _run_on_ray(todo: list[Transect], out_dir: Path, settings: dict, records: dict[str, dict], address: str):
     """Yield (transect, error or None) as Ray tasks finish, on a local Ray instance or the cluster at `address`."""
     try:
         import ray
@@ -233,7 +240,7 @@ def _run_on_ray(todo: list[Transect], out_dir: Path, settings: dict, address: st
     try:
         gpus = 1 if settings["device"].startswith("cuda") else 0
         task = ray.remote(num_cpus=settings["threads"], num_gpus=gpus, max_retries=0)(process_transect)
-        pending = {task.remote(t, out_dir / t.name, settings): t for t in todo}
+        pending = {task.remote(t, out_dir / t.name, settings, records[t.name]): t for t in todo}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:

@@ -25,11 +25,17 @@ NEUTRAL_SETTINGS = {"quiet", "checkpoint_s"}
 
 def run_key(videos: list[Path], config: ProcessConfig, weights: list[str], device: str) -> str:
     """A hash of what decides the run's result: input files (path, size, mtime), settings, weights and device."""
-    files = [[str(Path(v).resolve()), Path(v).stat().st_size, Path(v).stat().st_mtime_ns] for v in videos]
+    files = input_files(videos)
     settings = {k: v for k, v in config.to_dict().items() if k not in NEUTRAL_SETTINGS}
     text = json.dumps({"files": files, "settings": settings, "weights": weights, "device": device,
                        "version": __version__}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def input_files(videos: list[Path]) -> list[list]:
+    """Each video as [resolved path, size, modification time in ns], or [path] when it is missing."""
+    return [[str(Path(v).resolve()), Path(v).stat().st_size, Path(v).stat().st_mtime_ns] if Path(v).exists()
+            else [str(v)] for v in videos]
 
 
 def save_checkpoint(folder: Path, parts: dict[str, dict[str, np.ndarray]]) -> None:

@@ -60,10 +60,10 @@ def run_loop(model: torch.nn.Module, settings: TrainingRun, step: Callable[[np.r
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
             model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
         except Exception as error:  # torch reports a torn or foreign file with many exception types
             raise UsageError(f"checkpoint {checkpoint} cannot be resumed ({str(error).splitlines()[0][:120]}): "
                              "delete it to start again, or train without --resume") from None
-        optimiser.load_state_dict(state["optimiser"])
         start, history = state["iteration"], state["history"]
         log(f"resumed from {checkpoint} at iteration {start}")
     rng = np.random.default_rng(settings.seed + start)
