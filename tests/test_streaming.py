@@ -104,3 +104,11 @@ def test_a_restored_map_continues_exactly(in_files, tmp_path):
     np.testing.assert_array_equal(a.points, b.points)
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(a.confidence, b.confidence)
+
+
+@pytest.mark.parametrize("in_files", [False, True])
+def test_a_store_that_got_no_points_gives_an_empty_cloud(in_files, tmp_path):
+    """A map whose frames all fell outside the depth range appends only empty chunks (which are not kept)."""
+    store = FinishedPoints(tmp_path if in_files else None)
+    store.append(_mapped([]).cloud())
+    assert store.count == 0 and len(store.take_all()) == 0

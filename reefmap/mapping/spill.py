@@ -49,7 +49,7 @@ class FinishedPoints:
                     lengths.append(len(chunk["labels"]))
             fields = dict.fromkeys(LabelledCloud.FIELDS)
             for name in LabelledCloud.FIELDS:
-                for k, start in enumerate(np.cumsum([0] + lengths[:-1])):
+                for k, start in enumerate(np.cumsum([0] + lengths)[:-1]):
                     with np.load(self._chunk_path(k)) as chunk:
                         part = chunk[name]
                     if fields[name] is None:
