@@ -93,7 +93,8 @@ def test_compare_command_on_two_runs(oracle_run, tmp_path, monkeypatch, capsys):
         rows = list(csv.DictReader(f))
     assert {r["level"] for r in rows} == {"class", "group"}
     assert all(float(r["change_pts"]) == 0 and r["exceeds_uncertainty"] == "0" for r in rows)
-    assert cv2.imread(str(tmp_path / "cmp" / "change.png")) is not None
+    chart = cv2.imread(str(tmp_path / "cmp" / "change.png"))
+    assert chart is not None and min(chart.shape[:2]) > 200 and chart.std() > 5  # a drawn chart, not a blank canvas
     code, _, err = run_cli(monkeypatch, capsys, "compare", oracle_run, tmp_path, "--out", tmp_path / "cmp2")
     assert code != 0 and "has no cover_groups.csv" in err
 
