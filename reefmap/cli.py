@@ -11,7 +11,7 @@ import click
 
 from reefmap import __version__
 from reefmap.config import ProcessConfig
-from reefmap.errors import ReefmapError
+from reefmap.errors import ReefmapError, UsageError
 
 DEFAULTS = ProcessConfig()
 
@@ -431,10 +431,25 @@ def weights_show(path):
 @click.argument("source")
 @click.option("--sha256", help="Refuse the file unless its SHA-256 is this.")
 @click.option("--name", help="Install under this name instead of replacing the task's default.")
-def weights_install(source, sha256, name):
-    """Install SOURCE (a .safetensors path or URL; its .json card is fetched beside it)."""
+@click.option("--input-width", type=click.IntRange(min=32), default=2048, show_default=True,
+              help="SegFormer only: frames are resized to this width (pixels) before the windows are cut.")
+@click.option("--window", default="1024x1024", show_default=True, callback=_parse_size,
+              help="SegFormer only: WIDTHxHEIGHT of each window, the network's training crop.")
+@click.option("--stride", default="768x768", show_default=True, callback=_parse_size,
+              help="SegFormer only: WIDTHxHEIGHT step between windows (smaller than the window: they overlap).")
+def weights_install(source, sha256, name, input_width, window, stride):
+    """Install SOURCE: a .safetensors path or URL (its .json card is fetched beside it), a SegFormer from the
+    Hugging Face hub as hf:OWNER/NAME[@REVISION] (e.g. hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024),
+    or a local snapshot folder of one. Without --name it becomes the default for its task."""
+    from reefmap.models.hub import install_segformer, is_hub_source
     from reefmap.models.install import install_weights
 
+    if is_hub_source(source):
+        if sha256:
+            raise UsageError("--sha256 checks a single weights file; a hub model is pinned with hf:OWNER/NAME@REVISION")
+        click.echo(f"fetching {source} (through the Hugging Face hub's cache for hf: ids)")
+        click.echo(f"installed {install_segformer(source, name, input_width, window, stride)}")
+        return
     click.echo(f"installed {install_weights(source, sha256, name)}")
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -119,6 +121,37 @@ def load_taxonomy(path: str | Path) -> Taxonomy:
     if not isinstance(data, dict) or "classes" not in data:
         raise ReefmapError(f"taxonomy file {path} needs a top-level 'classes' list")
     return Taxonomy.from_dict(data, source=str(path))
+
+
+UNLABELLED_NAMES = frozenset({"unlabeled", "unlabelled", "background_unlabeled", "ignore", "void"})
+
+
+def unlabelled_class(classes: Iterable[BenthicClass]) -> BenthicClass:
+    """A model's "unlabeled" output as a class of its own: kept out of the cloud and the cover, under an id after
+    the last of `classes`."""
+    return BenthicClass(max(c.id for c in classes) + 1, "unlabeled", (0, 0, 0),
+                        frozenset({"ignore_in_cover", "ignore_in_cloud"}))
+
+
+def _name_key(name: str) -> str:
+    return " ".join(re.split(r"[\s_\-]+", name.strip().lower()))
+
+
+def taxonomy_for_labels(labels: Sequence[str], reference: Taxonomy, source: str) -> Taxonomy:
+    """The taxonomy of a model whose output channel k is named `labels[k]`: each name matched to a `reference` class
+    by name (case, spaces, "_" and "-" ignored), "unlabeled" to a class kept out of the map; a name that matches
+    nothing is an error that lists them all."""
+    by_name = {_name_key(c.name): c for c in reference.classes}
+    unknown = [name for name in labels if _name_key(name) not in by_name and _name_key(name) not in UNLABELLED_NAMES]
+    if unknown:
+        raise ReefmapError(f"{source}: {len(unknown)} output labels match no class of '{reference.name}' "
+                           f"({', '.join(map(repr, unknown[:8]))}); only models with Coralscapes class names can be "
+                           "used, or map their labels onto these classes first")
+    unlabelled = unlabelled_class(reference.classes)
+    classes = tuple(by_name.get(_name_key(name), unlabelled) for name in labels)
+    if len({c.id for c in classes}) != len(classes):
+        raise ReefmapError(f"{source}: two output labels name the same class; each class may appear once")
+    return Taxonomy(reference.name, classes)
 
 
 def default_taxonomy() -> Taxonomy:

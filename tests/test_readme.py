@@ -2,10 +2,12 @@
 
 The commands are taken from README.md itself, in order. Only what a reader replaces anyway is replaced: the file
 names (dive.mp4 and the rest become short synthetic clips and folders made here), the times of `--start/--end`
-(the clip is 3 s long), and the training length (`--time-limit-min 60` becomes two iterations). `reefmap view`
+(the clip is 3 s long), the training length (`--time-limit-min 60` becomes two iterations) and the hub model (a
+local snapshot of a tiny random SegFormer with the Coralscapes labels, run at a small width). `reefmap view`
 opens a window and is left to tests/test_viewer.py, which runs it under Xvfb.
 """
 
+import json
 import re
 import shlex
 import shutil
@@ -16,10 +18,14 @@ import pytest
 
 from test_process import run_cli
 from test_real_imagery import coralnet_export
+from test_segformer import write_snapshot
+
+from reefmap.models.segformer import coralscapes_hub_labels
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TIMES = {"0:30": "0.5", "4:10": "2.5"}
 TRAINING = ("--time-limit-min 60", "--iterations 2 --eval-every 2 --input-width 64")
+HUB_MODEL = "hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024"
 
 
 def readme_commands() -> list[str]:
@@ -57,6 +63,7 @@ def workspace(tmp_path, synthetic_transect, monkeypatch):
     shutil.move(str(coralnet_export(tmp_path, images=4)), tmp_path / "my_coralnet_export")
     (tmp_path / "synth").mkdir()
     shutil.copytree(synthetic_transect, tmp_path / "synth" / "train_1")
+    write_snapshot(tmp_path / "tiny_segformer", coralscapes_hub_labels())
     (tmp_path / "survey.csv").write_text("site,transect,video\nNorth,T1,dive.mp4\nNorth,T2,GX010123.MP4;GX020123.MP4\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("REEFMAP_WEIGHTS", str(tmp_path / "user_weights"))
@@ -71,6 +78,7 @@ def test_readme_names_the_tasks_it_promises():
         assert task in commands, task
 
 
+@pytest.mark.slow
 def test_every_readme_command_runs(workspace, monkeypatch, capsys):
     ran = []
     for command in readme_commands():
@@ -79,13 +87,16 @@ def test_every_readme_command_runs(workspace, monkeypatch, capsys):
         if command.startswith("reefmap compare "):
             shutil.copytree(workspace / "runs" / "t1", workspace / "runs" / "t1_2025")
             shutil.copytree(workspace / "runs" / "part", workspace / "runs" / "t1_2026")
-        line = command.replace(*TRAINING)
+        line = command.replace(*TRAINING).replace(HUB_MODEL, "tiny_segformer --input-width 256 --window 128x128 "
+                                                            "--stride 96x96")
         args = [TIMES.get(a, a) for a in shlex.split(line)[1:]]
         code, out, err = run_cli(monkeypatch, capsys, *args)
         assert code == 0, f"{command}\n{err}"
         ran.append(args[0])
-    assert ran.count("process") == 5 and {"calibrate", "train", "weights", "batch", "snapshot", "compare",
+    assert ran.count("process") == 6 and {"calibrate", "train", "weights", "batch", "snapshot", "compare",
                                            "render-video", "report"} <= set(ran)
     assert (workspace / "runs" / "dive" / "summary.json").exists() and (workspace / "dive_top.png").exists()
     assert (workspace / "user_weights" / "segmentation.safetensors").exists()
     assert (workspace / "runs" / "expedition" / "survey.csv").exists()
+    segformer_run = json.loads((workspace / "runs" / "dive_segformer" / "summary.json").read_text())
+    assert segformer_run["weights"]["segmentation"]["card"]["architecture"] == "segformer"

@@ -4,6 +4,8 @@ Networks are the installed defaults, or (with --random-weights) randomly initial
 the given architecture: their outputs are meaningless but their cost is the real one.
 
     python tools/bench.py ../shared/realdata/deepreefmap_video/reef_clip.mp4 --random-weights
+    python tools/bench.py ../shared/realdata/deepreefmap_video/reef_clip.mp4 --random-weights \
+        --seg-architecture segformer-b2 --seg-input-width 2048 --end 2
 """
 
 from __future__ import annotations
@@ -20,6 +22,24 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def random_segformer(folder: Path, args) -> Path:
+    """A randomly initialised SegFormer of the published size, with the Coralscapes labels, installed the way
+    `reefmap weights install` converts a hub snapshot (same card, same windows)."""
+    import transformers
+
+    from reefmap.models.hub import Snapshot, convert_snapshot
+    from reefmap.models.segformer import MIT_CONFIGS, coralscapes_hub_labels
+
+    labels = coralscapes_hub_labels()
+    config = transformers.SegformerConfig(**MIT_CONFIGS[args.seg_architecture], num_labels=len(labels),
+                                          id2label=dict(enumerate(labels)))
+    snapshot = folder / "snapshot"
+    transformers.SegformerForSemanticSegmentation(config).save_pretrained(snapshot)
+    files = {p.name: p for p in snapshot.iterdir()}
+    return convert_snapshot(Snapshot(f"random {args.seg_architecture}", files, None), folder / "seg.safetensors",
+                            args.seg_input_width, tuple(args.seg_window), tuple(args.seg_stride))
+
+
 def random_weights(folder: Path, args) -> tuple[Path, Path]:
     import torch
 
@@ -29,12 +49,14 @@ def random_weights(folder: Path, args) -> tuple[Path, Path]:
 
     torch.manual_seed(0)
     training = {"data": "none: random initialisation, benchmark only"}
-    seg = segmentation_card(args.seg_encoder, default_taxonomy(), (args.seg_input_width, args.seg_input_width * 9 // 16),
-                            DEFAULT_DECODER_CHANNELS, training)
     dp = depth_pose_card(args.depth_encoder, args.depth_encoder, (args.depth_input_width, args.depth_input_width * 9 // 16),
                          (128, 64, 32, 16, 16), training, max_depth=1e3)
-    return (save_weights(build_model(seg), seg, folder / "seg.safetensors"),
-            save_weights(build_model(dp), dp, folder / "dp.safetensors"))
+    depth_path = save_weights(build_model(dp), dp, folder / "dp.safetensors")
+    if args.seg_architecture != "unet":
+        return random_segformer(folder, args), depth_path
+    seg = segmentation_card(args.seg_encoder, default_taxonomy(), (args.seg_input_width, args.seg_input_width * 9 // 16),
+                            DEFAULT_DECODER_CHANNELS, training)
+    return save_weights(build_model(seg), seg, folder / "seg.safetensors"), depth_path
 
 
 def network_gflops(seg_path: Path, depth_path: Path, processing_size: list[int]) -> dict[str, float]:
@@ -43,12 +65,15 @@ def network_gflops(seg_path: Path, depth_path: Path, processing_size: list[int])
     from torch.utils.flop_counter import FlopCounterMode
 
     from reefmap.models.weights import load_weights
-    from reefmap.perception.networks import network_size
+    from reefmap.perception.networks import network_size, sliding_window_logits
 
     device = torch.device("cpu")
     seg, dp = load_weights(seg_path, "segmentation", device), load_weights(depth_path, "depth_pose", device)
+    windows = seg.card.get("sliding_window")
+    segment = (lambda m, x: sliding_window_logits(m, x, windows["window"], windows["stride"])) if windows else (
+        lambda m, x: m(x))
     out = {}
-    for name, weights, call, channels in (("segmentation", seg, lambda m, x: m(x), 3),
+    for name, weights, call, channels in (("segmentation", seg, segment, 3),
                                           ("depth", dp, lambda m, x: m.depth(x), 3),
                                           ("pose", dp, lambda m, x: m.pose(x), 6)):
         w, h = network_size(tuple(processing_size), weights.card["input_size"][0])
@@ -81,8 +106,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--random-weights", action="store_true")
+    parser.add_argument("--seg-architecture", choices=["unet", "segformer-b2", "segformer-b5"], default="unet",
+                        help="with --random-weights: a U-Net on --seg-encoder, or a SegFormer run by windows")
     parser.add_argument("--seg-encoder", default="resnext50_32x4d")
-    parser.add_argument("--seg-input-width", type=int, default=512)
+    parser.add_argument("--seg-input-width", type=int, default=512,
+                        help="with --random-weights: the frame width the segmentation sees (SegFormer: 2048)")
+    parser.add_argument("--seg-window", type=int, nargs=2, default=[1024, 1024], metavar=("W", "H"))
+    parser.add_argument("--seg-stride", type=int, nargs=2, default=[768, 768], metavar=("W", "H"))
     parser.add_argument("--depth-encoder", default="resnet18")
     parser.add_argument("--depth-input-width", type=int, default=384)
     parser.add_argument("--json", type=Path, help="also write the figures here")

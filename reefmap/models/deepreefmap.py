@@ -14,7 +14,7 @@ from reefmap.errors import WeightsError
 from reefmap.models.weights import (
     build_model, load_state, save_weights, sha256_file, state_mismatch, user_weights_dir,
 )
-from reefmap.taxonomy import BenthicClass, Taxonomy, load_taxonomy
+from reefmap.taxonomy import Taxonomy, load_taxonomy, unlabelled_class
 
 ENCODER = "resnext50_32x4d"
 NORMALISATION = {"mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}
@@ -52,9 +52,7 @@ def output_taxonomy(classes: Taxonomy, outputs: int) -> Taxonomy:
     (kept out of the cloud and the cover, under an id after the last class); with as many, the classes in order."""
     ordered = sorted(classes.classes, key=lambda c: c.id)
     if outputs == len(ordered) + 1:
-        unlabeled = BenthicClass(max(c.id for c in ordered) + 1, "unlabeled", (0, 0, 0),
-                                 frozenset({"ignore_in_cover", "ignore_in_cloud"}))
-        return Taxonomy(f"{classes.name} + unlabeled", (unlabeled, *ordered))
+        return Taxonomy(f"{classes.name} + unlabeled", (unlabelled_class(ordered), *ordered))
     if outputs == len(ordered):
         return Taxonomy(classes.name, tuple(ordered))
     raise WeightsError(f"the checkpoint has {outputs} outputs but the class list has {len(ordered)} classes; give the "

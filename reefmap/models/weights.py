@@ -81,6 +81,10 @@ def build_model(card: dict) -> nn.Module:
     from reefmap.models.depth import DepthPoseModel
     from reefmap.models.unet import build_unet
 
+    if card["task"] == "segmentation" and card.get("architecture") == "segformer":
+        from reefmap.models.segformer import build_segformer
+
+        return build_segformer(card)
     if card["task"] == "segmentation" and card.get("architecture") == "deeplabv3plus":
         import segmentation_models_pytorch as smp
 

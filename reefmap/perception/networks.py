@@ -84,8 +84,36 @@ class _Network:
         return to_batch(images, size, self.normalisation, self.device)
 
 
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """Offsets of windows `window` long every `stride` along `length`, the last one ending at the end."""
+    if length <= window:
+        return [0]
+    return list(range(0, length - window, stride)) + [length - window]
+
+
+def sliding_window_logits(model, batch: torch.Tensor, window: tuple[int, int], stride: tuple[int, int]) -> torch.Tensor:
+    """The network run on overlapping (w, h) `window`s every `stride` pixels and its logits averaged where windows
+    overlap; at the network's output resolution (which may be a fraction of the input's)."""
+    height, width = batch.shape[2:]
+    win_w, win_h = min(window[0], width), min(window[1], height)
+    total = count = None
+    for y in window_starts(height, win_h, stride[1]):
+        for x in window_starts(width, win_w, stride[0]):
+            logits = model(batch[:, :, y:y + win_h, x:x + win_w]).float()
+            scale = logits.shape[-1] / win_w
+            if total is None:
+                total = logits.new_zeros((*logits.shape[:2], round(height * scale), round(width * scale)))
+                count = logits.new_zeros((1, 1, *total.shape[2:]))
+            top, left = round(y * scale), round(x * scale)
+            total[:, :, top:top + logits.shape[2], left:left + logits.shape[3]] += logits
+            count[:, :, top:top + logits.shape[2], left:left + logits.shape[3]] += 1
+    return total / count
+
+
 class Segmenter(_Network):
-    """Runs a U-Net on batches of frames and returns per-class probabilities at its input size."""
+    """Runs the segmentation network on batches of frames and returns per-class probabilities at its output size
+    (the input size for a U-Net, a quarter of it for a SegFormer); a card with a `sliding_window` is run window by
+    window."""
 
     @property
     def taxonomy(self):
@@ -94,8 +122,13 @@ class Segmenter(_Network):
     @torch.inference_mode()
     def probabilities(self, images: list[np.ndarray]) -> np.ndarray:
         """(B, C, h, w) float32 softmax probabilities."""
+        batch = self.prepare(images)
+        windows = self.weights.card.get("sliding_window")
         with _autocast(self.device):
-            logits = self.model(self.prepare(images))
+            if windows:
+                logits = sliding_window_logits(self.model, batch, windows["window"], windows["stride"])
+            else:
+                logits = self.model(batch)
         return torch.softmax(logits.float() / self.temperature, dim=1).cpu().numpy()
 
     @property

@@ -472,7 +472,8 @@ def _summary(source, config, taxonomy, segmenter, estimator, device, fuser, clou
         "weights": {
             name: {"path": str(w.weights.path.resolve()), "sha256": w.weights.sha256,
                    "card": {k: w.weights.card.get(k) for k in ("task", "architecture", "encoder", "depth_encoder",
-                                                                "pose_encoder", "input_size", "training")}}
+                                                                "pose_encoder", "input_size", "sliding_window", "source",
+                                                                "training")}}
             for name, w in (("segmentation", segmenter), ("depth_pose", estimator)) if w is not None
         },
         "perception": "oracle (true depth, labels and poses)" if config.oracle else "networks",

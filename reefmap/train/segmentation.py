@@ -252,6 +252,10 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     teacher, teacher_temperature = None, 1.0
     if settings.teacher:
         teacher = load_weights(settings.teacher, "segmentation", device)
+        if [(c.id, c.name) for c in teacher.taxonomy.classes] != [(c.id, c.name) for c in taxonomy.classes]:
+            raise UsageError(f"teacher {settings.teacher} predicts the classes of taxonomy '{teacher.taxonomy.name}' "
+                             f"({len(teacher.taxonomy)} outputs), not the {len(taxonomy)} that training uses; distil "
+                             "from weights with the default classes")
         if teacher.card["normalisation"] != normalisation:
             raise UsageError(f"teacher {settings.teacher} normalises its input as {teacher.card['normalisation']}, "
                              f"the network being trained as {normalisation}; pass --colour-normalisation to match")
@@ -280,7 +284,10 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
         losses = {"loss": F.cross_entropy(logits, y, weight=weights, ignore_index=num_classes)}
         if teacher is not None:
             with torch.no_grad():
-                target = (teacher.model(x).float() / teacher_temperature).log_softmax(1)
+                target = teacher.model(x).float()
+                if target.shape[2:] != logits.shape[2:]:  # e.g. a SegFormer's quarter-size output
+                    target = F.interpolate(target, size=logits.shape[2:], mode="bilinear", align_corners=False)
+                target = (target / teacher_temperature).log_softmax(1)
             losses["distill"] = settings.distill_weight * F.kl_div(logits.log_softmax(1), target, log_target=True,
                                                                    reduction="none").sum(1).mean()
         points = [k for k, (t, _) in enumerate(batch) if t in point_sources]
