@@ -66,18 +66,6 @@ def test_batch_maps_what_it_can_records_failures_and_tabulates(manifest, tiny_we
     assert first["settings"]["fps"] == 3 and first["window_s"][1] == pytest.approx(6.0)
 
 
-@pytest.mark.parametrize("executor", [["--jobs", "2"], ["--ray"]])
-def test_parallel_jobs_and_ray_give_the_same_survey(manifest, tiny_weights, tmp_path, monkeypatch, capsys, executor):
-    if executor == ["--ray"]:
-        pytest.importorskip("ray")
-    one, two = tmp_path / "one", tmp_path / "two"
-    run_cli(monkeypatch, capsys, "batch", manifest, "--out", one, "-q", *_settings(tiny_weights))
-    code, _, err = run_cli(monkeypatch, capsys, "batch", manifest, "--out", two, "-q", *executor, *_settings(tiny_weights))
-    assert code == 1, err
-    assert (one / "survey.csv").read_text() == (two / "survey.csv").read_text()
-    assert (one / "failures.csv").read_text() == (two / "failures.csv").read_text()
-
-
 @pytest.mark.parametrize("text, message", [
     ("site,video\nA,x.mp4\n", "lacks the column(s) transect"),
     ("site,transect,video\n", "has no transects"),

@@ -39,6 +39,7 @@ def long_video(tmp_path_factory):
     return write_video(tmp_path_factory.mktemp("long") / "long.avi", n_frames=120, fps=30.0)
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_outputs(long_video, tiny_weights, tmp_path):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     _kill_after_first_checkpoint(_command(long_video, killed, tiny_weights), killed)
@@ -67,6 +68,7 @@ def test_other_settings_start_over(long_video, tiny_weights, tmp_path):
     assert stale and not any(p.exists() for p in stale)
 
 
+@pytest.mark.slow
 def test_a_killed_sfm_run_resumes_on_the_camera_path_it_had_found(synthetic_transect, tmp_path):
     out = tmp_path / "sfm"
     command = [sys.executable, "-m", "reefmap", "process", str(synthetic_transect / "video.mp4"), "--out", str(out),

@@ -21,6 +21,7 @@ def sfm_run(synthetic_transect, tmp_path_factory):
     return run, reefmap.evaluate(run, synthetic_transect)
 
 
+@pytest.mark.slow
 def test_sfm_registers_every_keyframe_and_follows_the_true_path(sfm_run):
     run, scores = sfm_run
     mapping = json.loads((run / "summary.json").read_text())["mapping"]
@@ -79,6 +80,7 @@ def distorted_transect(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_calibrate_finds_the_lens_and_process_uses_the_profile(distorted_transect, tmp_path, monkeypatch, capsys):
     from reefmap.io.camera import load_profile
 

@@ -166,7 +166,6 @@ def sweep_keyframes(image_folder: Path, keyframes: np.ndarray, path: CameraPath,
     depth_dir.mkdir(parents=True, exist_ok=True)
     K = scale_intrinsics(K, image_size, size)
     usable = [j for j, k in enumerate(keyframes) if path.registered[k] and len(path.views[k]) >= MIN_SWEEP_POINTS]
-    done = 0
     for j in tqdm(usable, unit="keyframe", desc="plane sweep", disable=quiet):
         k = keyframes[j]
         z = path.views[k][:, 2]
