@@ -22,58 +22,79 @@ def main():
     """reefmap: underwater transect video -> labelled 3D reef map and benthic cover."""
 
 
+# The settings of one transect's processing, shared by `process` and `batch` (whose manifest rows may override them).
+PROCESSING_OPTIONS = [
+    click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True, help="Frames sampled per second of video."),
+    click.option("--width", type=int, default=DEFAULTS.width, show_default=True,
+                 help="Processing width in pixels (aspect kept); 0 keeps the video's size."),
+    click.option("--camera", default=DEFAULTS.camera, show_default=True,
+                 help="auto, generic, a shipped profile name, or a camera profile JSON."),
+    click.option("--hfov", "hfov_deg", type=float, default=DEFAULTS.hfov_deg, show_default=True,
+                 help="Horizontal field of view (degrees) of the generic camera."),
+    click.option("--seg-weights", type=click.Path(path_type=str), help="Segmentation weights (.safetensors)."),
+    click.option("--depth-weights", type=click.Path(path_type=str), help="Depth/pose weights (.safetensors)."),
+    click.option("--device", default=DEFAULTS.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
+    click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True),
+    click.option("--threads", type=int, help="CPU threads for inference [default: all cores; batch: the cores shared among --jobs]."),
+    click.option("--no-smoothing", is_flag=True, help="Do not smooth class probabilities over neighbouring frames."),
+    click.option("--voxel-size", type=float, default=DEFAULTS.voxel_size, show_default=True,
+                 help="Voxel edge of the fused map, in map units."),
+    click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
+                 help="Ignore pixels farther than this from the camera, in map units."),
+    click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
+                 help="Segment length along the transect for cover_segments.csv, in map units."),
+    click.option("--mapping", type=click.Choice(["learned", "sfm", "auto"]), default=DEFAULTS.mapping, show_default=True,
+                 help="Camera path: pose network (fast), structure from motion (accurate, slower), or SfM with the "
+                      "pose network as fallback."),
+    click.option("--sfm-fps", type=float, default=DEFAULTS.sfm_fps, show_default=True,
+                 help="Keyframes per second of video given to structure from motion; the pose network bridges the rest."),
+    click.option("--tape-length-m", type=float,
+                 help="Length of the transect tape the video films end to end, in metres: gives the map metric scale."),
+    click.option("--altitude-m", type=float,
+                 help="Typical camera height above the bottom, in metres: gives the map metric scale (rougher than the tape)."),
+    click.option("--groups", type=click.Path(path_type=str),
+                 help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json]."),
+    click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
+                 help="Level the map by its fitted seabed plane even when the video carries GoPro gravity."),
+    click.option("--no-tape-detection", "detect_tape", flag_value=False, default=True,
+                 help="Take the transect tape only from the segmentation network, not also from the line detector."),
+    click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit)."),
+    click.option("--checkpoint-s", type=float, default=DEFAULTS.checkpoint_s, show_default=True,
+                 help="Save the run's state this often (seconds; 0: never); the same command resumes a killed run."),
+]
+
+
+def processing_options(command):
+    """Add PROCESSING_OPTIONS to a command."""
+    for option in reversed(PROCESSING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def processing_settings(options: dict) -> dict:
+    """Click's values of PROCESSING_OPTIONS as `reefmap.process` keywords."""
+    settings = dict(options)
+    settings["smooth_labels"] = not settings.pop("no_smoothing")
+    settings["width"] = settings["width"] or None
+    return settings
+
+
 @main.command()
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder [default: ./<video>_reefmap].")
-@click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True, help="Frames sampled per second of video.")
 @click.option("--start", help="Start time: seconds or mm:ss.")
 @click.option("--end", help="End time: seconds or mm:ss.")
-@click.option("--width", type=int, default=DEFAULTS.width, show_default=True,
-              help="Processing width in pixels (aspect kept); 0 keeps the video's size.")
-@click.option("--camera", default=DEFAULTS.camera, show_default=True,
-              help="auto, generic, a shipped profile name, or a camera profile JSON.")
-@click.option("--hfov", "hfov_deg", type=float, default=DEFAULTS.hfov_deg, show_default=True,
-              help="Horizontal field of view (degrees) of the generic camera.")
-@click.option("--seg-weights", type=click.Path(path_type=Path), help="Segmentation weights (.safetensors).")
-@click.option("--depth-weights", type=click.Path(path_type=Path), help="Depth/pose weights (.safetensors).")
-@click.option("--device", default=DEFAULTS.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
-@click.option("--threads", type=int, help="CPU threads for inference [default: all cores].")
-@click.option("--no-smoothing", is_flag=True, help="Do not smooth class probabilities over neighbouring frames.")
-@click.option("--voxel-size", type=float, default=DEFAULTS.voxel_size, show_default=True,
-              help="Voxel edge of the fused map, in map units.")
-@click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
-              help="Ignore pixels farther than this from the camera, in map units.")
-@click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
-              help="Segment length along the transect for cover_segments.csv, in map units.")
-@click.option("--mapping", type=click.Choice(["learned", "sfm", "auto"]), default=DEFAULTS.mapping, show_default=True,
-              help="Camera path: pose network (fast), structure from motion (accurate, slower), or SfM with the "
-                   "pose network as fallback.")
-@click.option("--sfm-fps", type=float, default=DEFAULTS.sfm_fps, show_default=True,
-              help="Keyframes per second of video given to structure from motion; the pose network bridges the rest.")
-@click.option("--tape-length-m", type=float,
-              help="Length of the transect tape the video films end to end, in metres: gives the map metric scale.")
-@click.option("--altitude-m", type=float,
-              help="Typical camera height above the bottom, in metres: gives the map metric scale (rougher than the tape).")
-@click.option("--groups", type=click.Path(path_type=str),
-              help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json].")
-@click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
-              help="Level the map by its fitted seabed plane even when the video carries GoPro gravity.")
-@click.option("--no-tape-detection", "detect_tape", flag_value=False, default=True,
-              help="Take the transect tape only from the segmentation network, not also from the line detector.")
-@click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit).")
-@click.option("--checkpoint-s", type=float, default=DEFAULTS.checkpoint_s, show_default=True,
-              help="Save the run's state this often (seconds; 0: never); the same command resumes a killed run.")
+@processing_options
 @click.option("--oracle", type=click.Path(path_type=str),
               help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")
-def process(videos, out, start, end, no_smoothing, width, **options):
+def process(videos, out, start, end, oracle, quiet, **options):
     """Map a transect: VIDEOS are one file or GoPro chapters in recording order."""
     from reefmap.api import process as run_process
 
     out = out or Path(f"{videos[0].stem}_reefmap")
-    result = run_process(list(videos), out, start_s=start, end_s=end, smooth_labels=not no_smoothing,
-                         width=width or None, **options)
+    options = {**processing_settings(options), "oracle": oracle, "quiet": quiet}
+    result = run_process(list(videos), out, start_s=start, end_s=end, **options)
     if not options["quiet"]:
         counted = sorted((r for r in result.cover if r.percent), key=lambda r: -r.percent)
         click.echo(f"mapped {result.summary['frames_processed']} frames into {len(result.cloud)} points "
@@ -140,21 +161,18 @@ def report(run_dir):
 @click.option("--jobs", type=int, default=1, show_default=True, help="Transects processed at once (processes).")
 @click.option("--ray", is_flag=False, flag_value="local", default=None,
               help="Run the transects as Ray tasks: on a new local Ray instance (--ray) or a cluster (--ray ADDRESS).")
-@click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True)
-@click.option("--width", type=int, default=DEFAULTS.width, show_default=True)
-@click.option("--seg-weights", type=click.Path(path_type=str), help="Segmentation weights (.safetensors).")
-@click.option("--depth-weights", type=click.Path(path_type=str), help="Depth/pose weights (.safetensors).")
-@click.option("--device", default=DEFAULTS.device, show_default=True)
+@processing_options
 @click.option("-q", "--quiet", is_flag=True)
 def batch(manifest, out, jobs, ray, quiet, **settings):
     """Process every transect of MANIFEST.csv (site, transect, date, video, start, end, camera, tape_length_m, ...)
-    into OUT, skipping finished ones, and write OUT/survey.csv, failures.csv and survey_report.html."""
+    into OUT, skipping finished ones, and write OUT/survey.csv, failures.csv and survey_report.html. The
+    processing options are those of `reefmap process`; a manifest column of the same name overrides them."""
     from reefmap.api import batch as run_batch
 
     if jobs < 1:
         raise click.BadParameter("--jobs must be at least 1", param_hint="--jobs")
     summary = run_batch(manifest, out, jobs=jobs, quiet=quiet, ray=ray,
-                        **{k: v for k, v in settings.items() if v is not None})
+                        **{k: v for k, v in processing_settings(settings).items() if v is not None})
     click.echo(f"{len(summary['finished'])} of {summary['transects']} transects mapped; {len(summary['failed'])} failed")
     for name, error in summary["failed"].items():
         click.echo(f"  failed {name}: {error}")

@@ -90,3 +90,14 @@ def test_a_worker_that_dies_is_that_transects_failure():
     assert error.startswith("the worker processing this transect died (BrokenProcessPool: A process")
     assert "fewer --jobs" in error
     assert _result_or_crash(lambda: None) is None
+
+
+def test_batch_takes_every_processing_option_of_process(manifest, tiny_weights, tmp_path, monkeypatch, capsys):
+    """Options `process` has reach each transect through `batch` too (here --voxel-size, --no-smoothing, --segment-m)."""
+    out = tmp_path / "survey"
+    code, _, err = run_cli(monkeypatch, capsys, "batch", manifest, "--out", out, "-q", *_settings(tiny_weights),
+                           "--voxel-size", "0.03", "--no-smoothing", "--segment-m", "2")
+    assert code == 1, err  # the broken row
+    summary = json.loads((out / "North-Reef_T1_2026-11-20" / "summary.json").read_text())
+    assert summary["settings"]["voxel_size"] == 0.03 and summary["settings"]["smooth_labels"] is False
+    assert summary["settings"]["segment_length"] == 2.0

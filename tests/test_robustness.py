@@ -134,3 +134,18 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_finished(monkeypatch, capsys
     assert code == 1 and len(errors) == 1 and "Traceback" not in err
     assert "No space left on device" in errors[0] and "free some space" in errors[0]
     assert sorted(p.name for p in out.iterdir()) == [".reefmap.lock"]
+
+
+def test_a_depth_image_that_cannot_be_written_stops_the_run(monkeypatch, capsys, tiny_weights, tmp_path):
+    """OpenCV reports a failed write by returning False: that is an error, not a run with depth images missing."""
+    import reefmap.run.pipeline
+
+    real_imwrite = cv2.imwrite
+    monkeypatch.setattr(reefmap.run.pipeline.cv2, "imwrite",
+                        lambda path, image, *a: False if "/depth/" in str(path) else real_imwrite(path, image, *a))
+    video = write_video(tmp_path / "v.avi", n_frames=4, fps=4.0)
+    out = tmp_path / "out"
+    code, _, err = _process(monkeypatch, capsys, tiny_weights, video, out, "--fps", "4", "--save-depth")
+    errors = [line for line in err.splitlines() if line.startswith("reefmap: error:")]
+    assert code == 1 and len(errors) == 1 and "cannot write the depth image" in errors[0], err
+    assert not (out / "summary.json").exists()

@@ -126,7 +126,10 @@ class FrameFuser:
         depth = cv2.resize(depth, self.size, interpolation=cv2.INTER_NEAREST)
         if self.depth_folder is not None:
             steps = np.clip(np.rint(np.nan_to_num(depth) / DEPTH_MAP_SCALE), 0, 65535).astype(np.uint16)
-            cv2.imwrite(str(self.depth_folder / f"{len(self.poses) - 1:06d}.png"), steps)
+            target = self.depth_folder / f"{len(self.poses) - 1:06d}.png"
+            if not cv2.imwrite(str(target), steps):
+                raise OutputError(f"cannot write the depth image {target}; check the output folder's free space and "
+                                  "permissions, or run without --save-depth")
         colours = cv2.resize(frame.image, self.size, interpolation=cv2.INTER_AREA)
         keep = (depth > 0) & (depth < self.max_depth) & ~self.dropped[channel]
         points = transform_points(pose, backproject(depth, self.K)[keep])
