@@ -474,7 +474,6 @@ def weights_install(source, sha256, name, input_width, window, stride):
 def run() -> None:
     """Console entry point: user errors become one line on stderr and exit 1 (runtime) or 2 (usage)."""
     warnings.showwarning = lambda message, *args, **kwargs: print(f"reefmap: warning: {message}", file=sys.stderr)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if len(sys.argv) <= 1:
         sys.argv.append("--help")
     try:

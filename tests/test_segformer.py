@@ -95,8 +95,10 @@ def hub(tmp_path_factory):
 
 
 def reefmap_cli(args: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "reefmap", *args], env={**os.environ, **env}, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    """`reefmap ARGS` in a fresh interpreter, with `env` over this one's (a None value: the variable unset)."""
+    merged = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "reefmap", *args], env=merged, cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_labels_are_matched_to_classes_by_name():
@@ -145,7 +147,7 @@ def test_overlaps_are_averaged():
 
 
 def test_install_from_the_hub_then_offline_from_its_cache(hub, tmp_path):
-    env = {"HF_ENDPOINT": hub, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0",
+    env = {"HF_ENDPOINT": hub, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": None,  # as a user's shell has it
            "REEFMAP_WEIGHTS": str(tmp_path / "weights"), "XDG_DATA_HOME": str(tmp_path / "xdg")}
     done = reefmap_cli(["weights", "install", "hf:owner/tiny-coralscapes", "--input-width", "256", "--window",
                         "128x128", "--stride", "96x96"], env, tmp_path)
