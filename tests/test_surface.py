@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from reefmap.mapping.surface import SurfaceVolume
 
@@ -76,3 +77,33 @@ def test_erased_blocks_leave_nothing_behind_for_the_blocks_that_reuse_them():
         for _ in range(2):
             volume.integrate(edge, K, far_pose)
     np.testing.assert_array_equal(reused.surface_points(), fresh.surface_points())
+
+
+def test_an_empty_extraction_is_an_empty_surface_but_other_open3d_errors_are_not(monkeypatch):
+    views = list(_noisy_views(3, noise_m=0.0))
+    once = SurfaceVolume(voxel_size=0.02, max_depth=8.0)
+    once.integrate(*views[0][:1], K, views[0][1])
+    assert len(once.surface_points()) == 0  # one view gives no voxel the weight of a surface point
+    once.erase_blocks(once.block_coordinates())
+    assert len(once.surface_points()) == 0  # and with every block freed there is nothing to extract from
+
+    volume = SurfaceVolume(voxel_size=0.02, max_depth=8.0)
+    for depth, pose in views:
+        volume.integrate(depth, K, pose)
+    assert len(volume.surface_points()) > 0
+
+    class Failing:
+        """Stands for the volume when Open3D fails for a reason of its own."""
+
+        def __init__(self, real):
+            self.real = real
+
+        def hashmap(self):
+            return self.real.hashmap()
+
+        def extract_point_cloud(self, *args):
+            raise RuntimeError("[Open3D Error] CUDA out of memory")
+
+    volume.volume = Failing(volume.volume)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        volume.surface_points()

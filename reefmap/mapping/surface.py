@@ -13,6 +13,12 @@ MIN_WEIGHT = 2.0  # a surface must be seen by this many frames (fewer when fewer
 BLOCK_RESOLUTION = 8  # voxels per block edge: blocks of 8^3 voxels are allocated where depth lands
 
 
+def is_empty_extraction(error: RuntimeError) -> bool:
+    """Whether Open3D failed only because no voxel had enough weight to give a point (it then fails setting the
+    colours of an empty cloud)."""
+    return "SetPointColors" in str(error) and "shape {0}" in str(error)
+
+
 class SurfaceVolume:
     """Streaming TSDF volume: `integrate` one depth map at a time, then `surface_points` for the fused surface.
 
@@ -74,11 +80,13 @@ class SurfaceVolume:
     def surface_points(self) -> np.ndarray:
         """(N, 3) float32 points on the fused surface (zero crossings of the signed distance between neighbouring
         voxels), seen by at least `MIN_WEIGHT` frames; sorted, so the same fusion always gives the same array."""
-        if self.frames == 0:
+        if self.frames == 0 or self.volume.hashmap().size() == 0:
             return np.zeros((0, 3), np.float32)
         try:
             cloud = self.volume.extract_point_cloud(min(MIN_WEIGHT, float(self.frames)))
-        except RuntimeError:  # Open3D fails on setting the colours of an empty extraction
+        except RuntimeError as exc:
+            if not is_empty_extraction(exc):
+                raise  # an Open3D failure of its own: not to be reported as an empty map
             return np.zeros((0, 3), np.float32)
         points = cloud.point.positions.numpy().astype(np.float32)
         return points[np.lexsort(points.T[::-1])]
