@@ -131,3 +131,19 @@ def test_sweep_sources_reach_for_parallax_among_registered_keyframes():
     assert sweep_sources(2, keyframes, path, median_depth=0.9) == [0, 4]
     assert sweep_sources(5, keyframes, path, median_depth=0.2) == [4, 6]  # near seabed: the neighbours suffice
     assert sweep_sources(5, keyframes, path, median_depth=100.0) == [1, 9]  # the farthest within 4 keyframes
+
+
+def test_colmap_logs_are_quieted_without_closing_stderr(capfd):
+    """While SfM runs, what other threads write to stderr still reaches the user; COLMAP's level comes back after."""
+    import os
+
+    import pycolmap
+
+    from reefmap.geometry.sfm import _quiet_native_logs
+
+    before = pycolmap.logging.minloglevel
+    with _quiet_native_logs():
+        assert pycolmap.logging.minloglevel == 2
+        os.write(2, b"another thread's error\n")
+    assert "another thread's error" in capfd.readouterr().err
+    assert pycolmap.logging.minloglevel == before

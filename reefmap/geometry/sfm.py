@@ -4,7 +4,6 @@ and incremental mapping, with the (undistorted, pinhole) camera held fixed."""
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,12 +217,13 @@ def _result(model, count: int, models: int) -> SfmResult:
 
 @contextlib.contextmanager
 def _quiet_native_logs():
-    """COLMAP's C++ logging writes to stderr; keep it off the user's terminal (reefmap reports what matters)."""
-    saved = os.dup(2)
+    """COLMAP's C++ log (glog) below errors stays off the user's terminal while this block runs (reefmap reports
+    what matters); the process's stderr itself is left alone, so other threads' errors still show."""
+    import pycolmap
+
+    saved = pycolmap.logging.minloglevel
+    pycolmap.logging.minloglevel = int(pycolmap.logging.Level.ERROR.value)
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
         yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        pycolmap.logging.minloglevel = saved
