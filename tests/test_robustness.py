@@ -149,3 +149,18 @@ def test_a_depth_image_that_cannot_be_written_stops_the_run(monkeypatch, capsys,
     errors = [line for line in err.splitlines() if line.startswith("reefmap: error:")]
     assert code == 1 and len(errors) == 1 and "cannot write the depth image" in errors[0], err
     assert not (out / "summary.json").exists()
+
+
+def test_ffmpeg_stays_quiet_on_a_damaged_file_and_the_environment_is_left_alone(tmp_path):
+    """FFmpeg's own complaints (written straight to the stderr file) do not reach the terminal beside reefmap's
+    one-line error, and opening a video leaves no environment variable behind."""
+    import sys
+
+    video = write_mp4(tmp_path / "cut.mp4", [_textured(i) for i in range(30)], faststart=False)
+    video.write_bytes(video.read_bytes()[:-2000])
+    program = ("import os; from reefmap.io.video import open_capture; open_capture(os.environ['VIDEO']); "
+               "print('OPENCV_FFMPEG_LOGLEVEL' in os.environ)")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    done = subprocess.run([sys.executable, "-c", program], env={**env, "VIDEO": str(video)}, capture_output=True,
+                          text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "False" and done.stderr == ""

@@ -19,9 +19,19 @@ from reefmap.errors import UsageError, VideoError
 from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
 
 _SEEK_MIN_S = 5.0
-# FFmpeg's own log lines (read by OpenCV when a capture opens) would print beside reefmap's one-line errors and
-# warnings about the same problem; a user's own setting wins.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+
+def open_capture(path: str | Path) -> cv2.VideoCapture:
+    """`cv2.VideoCapture` of `path` with FFmpeg's own log lines off (they would print beside reefmap's one-line
+    errors and warnings about the same problem): OpenCV reads OPENCV_FFMPEG_LOGLEVEL when a capture opens, so it is
+    set for the opening only and the process's environment is left as it was. A user's own setting wins."""
+    saved = os.environ.get("OPENCV_FFMPEG_LOGLEVEL")
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = saved if saved is not None else "-8"
+    try:
+        return cv2.VideoCapture(str(path))
+    finally:
+        if saved is None:
+            del os.environ["OPENCV_FFMPEG_LOGLEVEL"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise UsageError(f"video not found: {path}; check the path")
     if path.is_dir():
         raise UsageError(f"{path} is a folder, not a video file; name the video file(s) inside it")
-    cap = cv2.VideoCapture(str(path))
+    cap = open_capture(path)
     try:
         if not cap.isOpened():
             raise VideoError(f"cannot open {path} as a video: it is not a video file OpenCV can decode (MP4/MOV/AVI)")
@@ -171,7 +181,7 @@ class FrameSource:
     def _read(self, video: VideoInfo, offset: float, targets: np.ndarray, k: int):
         """Yield (time_s, image) for targets[k:] that fall in this file."""
         half_frame = 0.5 / video.fps
-        cap = cv2.VideoCapture(str(video.path))
+        cap = open_capture(video.path)
         try:
             local_start = targets[k] - offset
             if local_start > _SEEK_MIN_S:

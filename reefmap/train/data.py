@@ -12,6 +12,7 @@ import torch
 
 from reefmap.errors import UsageError
 from reefmap.io.files import read_poses_csv
+from reefmap.io.video import open_capture
 from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
 
 
@@ -35,7 +36,7 @@ def load_transect(folder: str | Path, size: tuple[int, int]) -> Transect:
         raise UsageError(f"{folder} is not a `reefmap synth` folder (no truth.json); render one with `reefmap synth`")
     manifest = json.loads(manifest_path.read_text())
     _, poses = read_poses_csv(folder / manifest["poses"])
-    cap = cv2.VideoCapture(str(folder / manifest["video"]))
+    cap = open_capture(folder / manifest["video"])
     images, labels, depth = [], [], []
     for i in range(manifest["frames"]):
         ok, bgr = cap.read()
