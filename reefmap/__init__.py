@@ -2,12 +2,13 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["ProcessResult", "batch", "compare", "evaluate", "process", "report", "synth", "__version__"]
+__all__ = ["ProcessResult", "batch", "compare", "evaluate", "install_weights", "process", "report", "synth",
+           "__version__"]
 
 
 def __getattr__(name: str):
     """The API is imported on first use, so `reefmap --help` and argument errors answer without loading torch."""
-    if name in ("ProcessResult", "batch", "compare", "evaluate", "process", "report", "synth"):
+    if name in ("ProcessResult", "batch", "compare", "evaluate", "install_weights", "process", "report", "synth"):
         from reefmap import api
 
         return getattr(api, name)

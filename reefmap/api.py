@@ -8,9 +8,10 @@ from typing import Sequence
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
 from reefmap.io.video import parse_time
+from reefmap.models.segformer import DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW
 from reefmap.run.pipeline import ProcessResult, run
 
-__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "process", "report", "synth"]
+__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "install_weights", "process", "report", "synth"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -78,3 +79,19 @@ def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool 
     if unknown:
         raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ProcessConfig.field_names())}")
     return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, ray=ray, **settings)
+
+
+def install_weights(source: str, sha256: str | None = None, name: str | None = None,
+                    input_width: int = DEFAULT_INPUT_WIDTH, window: tuple[int, int] = DEFAULT_WINDOW,
+                    stride: tuple[int, int] = DEFAULT_STRIDE) -> Path:
+    """Install weights into the user's folder and return their path: a .safetensors file or URL with its card, or a
+    SegFormer as `hf:OWNER/NAME[@REVISION]` or a local snapshot folder (run at `input_width` in `window`s every
+    `stride` pixels). Without `name` they become the default for their task."""
+    from reefmap.models.hub import install_segformer, is_hub_source
+    from reefmap.models.install import install_weights as install_file
+
+    if not is_hub_source(source):
+        return install_file(source, sha256, name)
+    if sha256:
+        raise UsageError("--sha256 checks a single weights file; a hub model is pinned with hf:OWNER/NAME@REVISION")
+    return install_segformer(source, name, input_width, window, stride)

@@ -11,7 +11,7 @@ import click
 
 from reefmap import __version__
 from reefmap.config import ProcessConfig
-from reefmap.errors import ReefmapError, UsageError
+from reefmap.errors import ReefmapError
 
 DEFAULTS = ProcessConfig()
 
@@ -459,16 +459,11 @@ def weights_install(source, sha256, name, input_width, window, stride):
     """Install SOURCE: a .safetensors path or URL (its .json card is fetched beside it), a SegFormer from the
     Hugging Face hub as hf:OWNER/NAME[@REVISION] (e.g. hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024),
     or a local snapshot folder of one. Without --name it becomes the default for its task."""
-    from reefmap.models.hub import install_segformer, is_hub_source
-    from reefmap.models.install import install_weights
+    from reefmap.api import install_weights
 
-    if is_hub_source(source):
-        if sha256:
-            raise UsageError("--sha256 checks a single weights file; a hub model is pinned with hf:OWNER/NAME@REVISION")
-        click.echo(f"fetching {source} (through the Hugging Face hub's cache for hf: ids)")
-        click.echo(f"installed {install_segformer(source, name, input_width, window, stride)}")
-        return
-    click.echo(f"installed {install_weights(source, sha256, name)}")
+    if source.startswith("hf:"):
+        click.echo(f"fetching {source} through the Hugging Face hub's cache")
+    click.echo(f"installed {install_weights(source, sha256, name, input_width, window, stride)}")
 
 
 def run() -> None:

@@ -245,3 +245,16 @@ def test_a_segformer_with_other_classes_cannot_teach(installed_segformer, synthe
                        {"HF_HUB_OFFLINE": "1"}, tmp_path)
     assert done.returncode == 2 and "40 outputs), not the 39 that training uses" in done.stderr, done.stderr
     assert not (tmp_path / "s.safetensors").exists()
+
+
+def test_the_python_api_installs_a_snapshot_folder(hub, tmp_path, monkeypatch):
+    import reefmap
+
+    monkeypatch.setenv("REEFMAP_WEIGHTS", str(tmp_path / "weights"))
+    path = reefmap.install_weights(str(HubStandIn.repos["owner/tiny-coralscapes"]), name="coralscapes-tiny",
+                                   input_width=512, window=(256, 256), stride=(192, 192))
+    assert path == tmp_path / "weights" / "coralscapes-tiny.safetensors"
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["input_size"] == [512, 256] and card["sliding_window"]["stride"] == [192, 192]
+    with pytest.raises(ReefmapError, match="pinned with hf:OWNER/NAME@REVISION"):
+        reefmap.install_weights("hf:owner/tiny-coralscapes", sha256="0" * 64)
