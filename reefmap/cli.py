@@ -460,8 +460,9 @@ def weights_install(source, sha256, name, input_width, window, stride):
     Hugging Face hub as hf:OWNER/NAME[@REVISION] (e.g. hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024),
     or a local snapshot folder of one. Without --name it becomes the default for its task."""
     from reefmap.api import install_weights
+    from reefmap.models.hub import HUB_PREFIX
 
-    if source.startswith("hf:"):
+    if source.startswith(HUB_PREFIX):
         click.echo(f"fetching {source} through the Hugging Face hub's cache")
     click.echo(f"installed {install_weights(source, sha256, name, input_width, window, stride)}")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from reefmap.errors import UsageError, WeightsError
 from reefmap.models.segformer import (
-    DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW, INSTALL_HINT, SegformerLogits, output_labels,
+    DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW, INSTALL_HINT, build_segformer, output_labels,
     segformer_config, transformers_module,
 )
 from reefmap.models.weights import IMAGENET_NORMALISATION, save_weights, sha256_file
@@ -200,7 +200,7 @@ def convert_snapshot(snapshot: Snapshot, out: Path, input_width: int = DEFAULT_I
         "metrics": {},
         "calibration": {"temperature": 1.0, "note": "not calibrated by reefmap"},
     }
-    model = SegformerLogits({**card["segformer_config"], "num_labels": len(labels)})
+    model = build_segformer(card)
     model.network.load_state_dict(load_network(snapshot).state_dict())
     return save_weights(model, card, out)
 

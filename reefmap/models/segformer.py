@@ -33,8 +33,6 @@ def transformers_module():
 class SegformerLogits(nn.Module):
     """(B, 3, H, W) normalised RGB -> (B, C, H/4, W/4) class logits, the SegFormer's own output resolution."""
 
-    output_stride = 4
-
     def __init__(self, config: dict):
         super().__init__()
         transformers = transformers_module()

@@ -18,7 +18,7 @@ from reefmap.models.weights import (
     IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights, save_weights, segmentation_card,
 )
 from reefmap.perception.networks import network_size
-from reefmap.taxonomy import default_taxonomy
+from reefmap.taxonomy import Taxonomy, default_taxonomy
 from reefmap.train.data import (
     is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
     random_crop, read_label_map, simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
@@ -68,6 +68,11 @@ def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
     if choice == "per-image" or (choice is None and (start is None or start.get("per_image"))):
         return PER_IMAGE_NORMALISATION
     return start if start and not start.get("per_image") else IMAGENET_NORMALISATION
+
+
+def same_classes(a: Taxonomy, b: Taxonomy) -> bool:
+    """Whether two networks' outputs are the same classes in the same order (ids and names)."""
+    return [(c.id, c.name) for c in a.classes] == [(c.id, c.name) for c in b.classes]
 
 
 def colour_affinity_loss(probabilities: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -209,7 +214,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     log(f"loaded {len(transects)} sources: {len(train_frames)} training and {len(val_frames)} validation images")
     if settings.init:
         start = load_weights(settings.init, "segmentation", device)
-        if [(c.id, c.name) for c in start.taxonomy.classes] != [(c.id, c.name) for c in taxonomy.classes]:
+        if not same_classes(start.taxonomy, taxonomy):
             raise UsageError(f"{settings.init} predicts the classes of taxonomy '{start.taxonomy.name}', not those of "
                              f"'{taxonomy.name}' that training uses; start from weights with the default classes")
         model = start.model
@@ -252,7 +257,7 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
     teacher, teacher_temperature = None, 1.0
     if settings.teacher:
         teacher = load_weights(settings.teacher, "segmentation", device)
-        if [(c.id, c.name) for c in teacher.taxonomy.classes] != [(c.id, c.name) for c in taxonomy.classes]:
+        if not same_classes(teacher.taxonomy, taxonomy):
             raise UsageError(f"teacher {settings.teacher} predicts the classes of taxonomy '{teacher.taxonomy.name}' "
                              f"({len(teacher.taxonomy)} outputs), not the {len(taxonomy)} that training uses; distil "
                              "from weights with the default classes")
