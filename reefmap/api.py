@@ -11,7 +11,9 @@ from reefmap.io.video import parse_time
 from reefmap.models.segformer import DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW
 from reefmap.run.pipeline import ProcessResult, run
 
-__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "install_weights", "process", "report", "synth"]
+__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "import_deepreefmap", "install_weights",
+           "installed_weights", "process", "qc_video", "report", "snapshot", "synth", "train_depth",
+           "train_segmentation", "view", "weights_card"]
 
 
 def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **settings) -> ProcessResult:
@@ -95,3 +97,85 @@ def install_weights(source: str, sha256: str | None = None, name: str | None = N
     if sha256:
         raise UsageError("--sha256 checks a single weights file; a hub model is pinned with hf:OWNER/NAME@REVISION")
     return install_segformer(source, name, input_width, window, stride)
+
+
+def is_hub_source(source: str) -> bool:
+    """Whether `install_weights(source)` fetches a SegFormer (`hf:OWNER/NAME` or a snapshot folder)."""
+    from reefmap.models.hub import is_hub_source as hub_source
+
+    return hub_source(source)
+
+
+def installed_weights() -> tuple[list[Path], list]:
+    """The weights search folders (first match wins) and every weights file with a card in them
+    (`InstalledWeights`: path, card, is_default)."""
+    from reefmap.models.install import installed_weights as found
+    from reefmap.models.weights import weights_dirs
+
+    return weights_dirs(), found()
+
+
+def weights_card(path: str | Path) -> tuple[dict, str]:
+    """The card of a weights file (training history and class list left out) and the file's SHA-256."""
+    import json
+
+    from reefmap.errors import WeightsError
+    from reefmap.models.weights import card_path, sha256_file
+
+    path = Path(path)
+    if not path.exists() or not card_path(path).exists():
+        raise WeightsError(f"{path} or its card {card_path(path).name} is missing; see `reefmap weights list`")
+    card = json.loads(card_path(path).read_text())
+    card.get("training", {}).pop("history", None)
+    card.pop("taxonomy", None)
+    return card, sha256_file(path)
+
+
+def import_deepreefmap(checkpoint: str | Path, classes: str | Path, out: str | Path | None = None,
+                       input_size: tuple[int, int] = (640, 384)) -> Path:
+    """Convert DeepReefMap's segmentation checkpoint (read as tensors only) into reefmap weights; returns their path."""
+    from reefmap.models.deepreefmap import import_deepreefmap as convert
+
+    return convert(checkpoint, classes, out, input_size)
+
+
+def train_segmentation(data: Sequence[str | Path], out: str | Path, log=print, **settings) -> Path:
+    """Train the segmentation U-Net (fields of `reefmap.train.segmentation.SegmentationTraining`); returns the
+    weights path."""
+    from reefmap.train.segmentation import SegmentationTraining, train_segmentation as train
+
+    return train(SegmentationTraining(data=[str(d) for d in data], out=str(out), **settings), log=log)
+
+
+def train_depth(data: Sequence[str | Path], out: str | Path, log=print, **settings) -> Path:
+    """Train the depth and pose networks on `reefmap synth` folders (supervised) and/or dive videos
+    (self-supervised), told apart by their contents; fields of `reefmap.train.depth_pose.DepthPoseTraining`."""
+    from reefmap.train.data import is_synth_folder
+    from reefmap.train.depth_pose import DepthPoseTraining, train_depth_pose
+
+    folders = [str(d) for d in data if is_synth_folder(d)]
+    videos = [str(d) for d in data if not is_synth_folder(d)]
+    return train_depth_pose(DepthPoseTraining(data=folders, videos=videos, out=str(out), **settings), log=log)
+
+
+def qc_video(run_dir: str | Path, out: str | Path | None = None, quiet: bool = False) -> Path:
+    """Write a run's QC video (camera | classes | depth | map under the camera) to `out` (default RUN_DIR/qc.mp4)."""
+    from reefmap.viewer.qc_video import render_qc_video
+
+    return render_qc_video(run_dir, out, quiet)
+
+
+def snapshot(source: str | Path, out: str | Path, view: str = "top", colouring: str = "labels",
+             size: tuple[int, int] = (1600, 900), point_size: float = 2.0) -> Path:
+    """Render a run folder or a .ply/.pcd cloud to a PNG without a display, with legend and scale bar."""
+    from reefmap.viewer.window import load_map, render_snapshot
+
+    return render_snapshot(load_map(source), out, view, colouring, size, point_size)
+
+
+def view(source: str | Path, colouring: str = "labels", point_size: float = 2.0, keys: str = "",
+         screenshot: str | Path | None = None) -> None:
+    """Open a run folder or a .ply/.pcd cloud in the Open3D viewer (`keys` applied after opening)."""
+    from reefmap.viewer.window import InteractiveViewer, camera_path, load_map
+
+    InteractiveViewer(load_map(source), camera_path(source), colouring, point_size).run(keys, screenshot)

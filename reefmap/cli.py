@@ -97,14 +97,12 @@ def process(videos, out, start, end, oracle, quiet, **options):
     result = run_process(list(videos), out, start_s=start, end_s=end, **options)
     if not options["quiet"]:
         counted = sorted((r for r in result.cover if r.percent), key=lambda r: -r.percent)
-        click.echo(f"mapped {result.summary['frames_processed']} frames into {len(result.cloud)} points "
-                   f"({result.summary['timings']['frames_per_s']} frames/s)")
+        click.echo(f"mapped {result.summary.frames_processed} frames into {len(result.cloud)} points "
+                   f"({result.summary.timings['frames_per_s']} frames/s)")
         for row in counted[:8]:
             click.echo(f"  {row.percent:6.2f} %  {row.name}")
         click.echo(f"outputs in {result.out_dir}")
-        from reefmap.report.trust import trust_lines
-
-        for line in trust_lines(result.summary["trust"]):
+        for line in result.trust_lines():
             click.echo(line)
 
 
@@ -214,9 +212,9 @@ def calibrate(videos, name, start, end, **options):
 @click.option("-q", "--quiet", is_flag=True)
 def render_video(run_dir, out, quiet):
     """QC video of a run: camera image | class overlay | depth | the map growing under the camera (H.264)."""
-    from reefmap.viewer.qc_video import render_qc_video
+    from reefmap.api import qc_video
 
-    click.echo(f"wrote {render_qc_video(run_dir, out, quiet)}")
+    click.echo(f"wrote {qc_video(run_dir, out, quiet)}")
 
 
 @main.command()
@@ -277,9 +275,9 @@ def evaluate(run_dir, truth_dir):
 @click.option("--point-size", type=float, default=2.0, show_default=True)
 def snapshot(source, out, direction, colouring, size, point_size):
     """Render SOURCE (a run folder or a .ply/.pcd cloud) to a PNG without a display, with legend and scale bar."""
-    from reefmap.viewer.window import load_map, render_snapshot
+    from reefmap.api import snapshot as render_snapshot
 
-    click.echo(f"wrote {render_snapshot(load_map(source), out, direction, colouring, size, point_size)}")
+    click.echo(f"wrote {render_snapshot(source, out, direction, colouring, size, point_size)}")
 
 
 @main.command()
@@ -291,9 +289,9 @@ def snapshot(source, out, direction, colouring, size, point_size):
 @click.option("--screenshot", type=click.Path(path_type=Path), help="Save the view to this PNG and close.")
 def view(source, colouring, point_size, keys, screenshot):
     """Open SOURCE (a run folder or a .ply/.pcd cloud) in the Open3D viewer; press H for the keys."""
-    from reefmap.viewer.window import InteractiveViewer, camera_path, load_map
+    from reefmap.api import view as open_viewer
 
-    InteractiveViewer(load_map(source), camera_path(source), colouring, point_size).run(keys, screenshot)
+    open_viewer(source, colouring, point_size, keys, screenshot)
 
 
 @main.group()
@@ -365,9 +363,9 @@ def train_segmentation_command(data, out, log_path, **options):
     --label-map maps them), and/or folders of images with CoralNet point annotations (annotations.csv:
     Name,Row,Column,Label, or a CoralNet export: images/ + annotations/*.csv + labelset.csv, whose labels map to
     classes through reefmap/data/labelmaps/coralnet.json; a fixed quarter of the photos is kept for validation)."""
-    from reefmap.train.segmentation import SegmentationTraining, train_segmentation
+    from reefmap.api import train_segmentation
 
-    train_segmentation(SegmentationTraining(data=list(data), out=out, **options), log=_training_log(log_path))
+    train_segmentation(list(data), out, log=_training_log(log_path), **options)
 
 
 @train.command("depth")
@@ -380,12 +378,9 @@ def train_segmentation_command(data, out, log_path, **options):
 def train_depth_command(data, out, log_path, **options):
     """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)
     and/or dive videos (self-supervised by view synthesis)."""
-    from reefmap.train.data import is_synth_folder
-    from reefmap.train.depth_pose import DepthPoseTraining, train_depth_pose
+    from reefmap.api import train_depth
 
-    folders = [d for d in data if is_synth_folder(d)]
-    videos = [d for d in data if not is_synth_folder(d)]
-    train_depth_pose(DepthPoseTraining(data=folders, videos=videos, out=out, **options), log=_training_log(log_path))
+    train_depth(list(data), out, log=_training_log(log_path), **options)
 
 
 @main.group()
@@ -396,11 +391,10 @@ def weights():
 @weights.command("list")
 def weights_list():
     """Weights found in the search folders; * marks the default of each task."""
-    from reefmap.models.install import installed_weights
-    from reefmap.models.weights import weights_dirs
+    from reefmap.api import installed_weights
 
-    click.echo("search order: " + ", ".join(str(d) for d in weights_dirs()))
-    found = installed_weights()
+    folders, found = installed_weights()
+    click.echo("search order: " + ", ".join(str(d) for d in folders))
     if not found:
         click.echo("no weights installed: see `reefmap weights install --help` or `reefmap train --help`")
     for w in found:
@@ -421,7 +415,7 @@ def weights_list():
 def weights_import_deepreefmap(checkpoint, classes, out, input_size):
     """Convert DeepReefMap's 2024 segmentation checkpoint (a plain state dict of an smp DeepLabV3+ on ResNeXt-50)
     into reefmap's format; it is read as tensors only, never run as code."""
-    from reefmap.models.deepreefmap import import_deepreefmap
+    from reefmap.api import import_deepreefmap
 
     path = import_deepreefmap(checkpoint, classes, out, input_size)
     click.echo(f"wrote {path} and its card; use it with: reefmap process VIDEO --seg-weights {path}")
@@ -431,18 +425,13 @@ def weights_import_deepreefmap(checkpoint, classes, out, input_size):
 @click.argument("path", type=click.Path(path_type=Path))
 def weights_show(path):
     """The card of a weights file and its SHA-256 (training history left out)."""
-    import json as json_module
+    import json
 
-    from reefmap.models.weights import card_path, sha256_file
-    from reefmap.errors import WeightsError
+    from reefmap.api import weights_card
 
-    if not path.exists() or not card_path(path).exists():
-        raise WeightsError(f"{path} or its card {card_path(path).name} is missing; see `reefmap weights list`")
-    card = json_module.loads(card_path(path).read_text())
-    card.get("training", {}).pop("history", None)
-    card.pop("taxonomy", None)
-    click.echo(json_module.dumps(card, indent=1))
-    click.echo(f"sha256 {sha256_file(path)}  ({path.stat().st_size / 1e6:.1f} MB)")
+    card, sha256 = weights_card(path)
+    click.echo(json.dumps(card, indent=1))
+    click.echo(f"sha256 {sha256}  ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 @weights.command("install")
@@ -459,10 +448,9 @@ def weights_install(source, sha256, name, input_width, window, stride):
     """Install SOURCE: a .safetensors path or URL (its .json card is fetched beside it), a SegFormer from the
     Hugging Face hub as hf:OWNER/NAME[@REVISION] (e.g. hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024),
     or a local snapshot folder of one. Without --name it becomes the default for its task."""
-    from reefmap.api import install_weights
-    from reefmap.models.hub import HUB_PREFIX
+    from reefmap.api import install_weights, is_hub_source
 
-    if source.startswith(HUB_PREFIX):
+    if is_hub_source(source) and not Path(source).is_dir():
         click.echo(f"fetching {source} through the Hugging Face hub's cache")
     click.echo(f"installed {install_weights(source, sha256, name, input_width, window, stride)}")
 

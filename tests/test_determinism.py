@@ -34,7 +34,7 @@ def shipped_defaults(monkeypatch, tmp_path):
 
 def test_two_thread_counts_give_the_same_cover(real_clip, shipped_defaults, tmp_path):
     runs = {t: reefmap.process(real_clip, tmp_path / f"threads{t}", threads=t, quiet=True, **SHORT) for t in (1, 2)}
-    assert [runs[t].summary["threads"] for t in (1, 2)] == [1, 2]
+    assert [runs[t].summary.threads for t in (1, 2)] == [1, 2]
     assert_same_figures(cover_rows(tmp_path / "threads1"), cover_rows(tmp_path / "threads2"),
                         lambda a, b: max(a["point_se"], b["point_se"]))
 

@@ -43,3 +43,12 @@ def test_imports_only_go_down_the_stages():
                 if target != here and RANK[target] >= RANK[here] and not (here == "__init__" and target == "api"):
                     upward.append(f"{path.relative_to(PACKAGE)} imports {node.module}")
     assert not upward, upward
+
+
+def test_the_cli_calls_only_the_api():
+    """The CLI is thin over the Python API: it reaches no stage package directly."""
+    allowed = {"reefmap", "reefmap.api", "reefmap.config", "reefmap.errors"}
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and node.module and node.module.startswith("reefmap")}
+    assert imported <= allowed, imported - allowed

@@ -74,11 +74,11 @@ def test_python_api_on_synthetic_video(tiny_weights, tmp_path):
     video = write_video(tmp_path / "v.avi", n_frames=12, fps=6.0)
     result = reefmap.process(video, tmp_path / "out", fps=6, quiet=True, seg_weights=tiny_weights["segmentation"],
                              depth_weights=tiny_weights["depth_pose"], batch_size=5)
-    assert result.summary["frames_processed"] == 12
-    assert result.cloud_path.exists() and len(result.cloud) == result.summary["map"]["points"]
+    assert result.summary.frames_processed == 12
+    assert result.cloud_path.exists() and len(result.cloud) == result.summary.map["points"]
     counted = [r.percent for r in result.cover if not r.excluded]
     assert sum(counted) == pytest.approx(100.0, abs=0.1)
-    assert result.summary["levelled_by"].startswith("seabed plane")  # no telemetry in this file
+    assert result.summary.levelled_by.startswith("seabed plane")  # no telemetry in this file
     with open(result.out_dir / "cover_segments.csv") as f:
         rows = list(csv.DictReader(f))
     by_segment = {}
@@ -232,7 +232,7 @@ def test_non_ascii_paths(tiny_weights, tmp_path):
     video = write_video(folder / "plongée.avi", n_frames=6, fps=6.0)
     result = reefmap.process(video, folder / "sortie", fps=6, quiet=True, seg_weights=tiny_weights["segmentation"],
                              depth_weights=tiny_weights["depth_pose"])
-    assert (folder / "sortie" / "summary.json").exists() and result.summary["frames_processed"] == 6
+    assert (folder / "sortie" / "summary.json").exists() and result.summary.frames_processed == 6
 
 
 def test_non_finite_network_outputs_are_neutralised_and_counted(tiny_weights, tmp_path, monkeypatch):
@@ -254,7 +254,7 @@ def test_non_finite_network_outputs_are_neutralised_and_counted(tiny_weights, tm
     video = write_video(tmp_path / "v.avi", n_frames=8, fps=8.0)
     result = reefmap.process(video, tmp_path / "out", fps=8, quiet=True, batch_size=4, smooth_labels=False,
                              seg_weights=tiny_weights["segmentation"], depth_weights=tiny_weights["depth_pose"])
-    health = result.summary["network_health"]
+    health = result.summary.network_health
     assert health["frames_with_non_finite_labels"] == 2 and health["non_finite_motions"] == 7
     assert np.isfinite(result.cloud.points).all()
 
@@ -271,5 +271,5 @@ def test_shipped_default_weights_run_with_no_flags(tmp_path, monkeypatch):
     result = reefmap.process(video, tmp_path / "out", fps=6, quiet=True)
     repo_weights = Path(__file__).resolve().parents[1] / "weights"
     for task in ("segmentation", "depth_pose"):
-        assert Path(result.summary["weights"][task]["path"]).parent == repo_weights
-    assert result.summary["units"].startswith("metres")
+        assert Path(result.summary.weights[task]["path"]).parent == repo_weights
+    assert result.summary.units.startswith("metres")

@@ -121,12 +121,12 @@ def test_a_camera_that_never_moves_is_reported(monkeypatch, capsys, tiny_weights
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing_finished(monkeypatch, capsys, tiny_weights, tmp_path):
-    import reefmap.run.pipeline
+    import reefmap.run.outputs
 
     def full_disk(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(reefmap.run.pipeline, "write_las", full_disk)
+    monkeypatch.setattr(reefmap.run.outputs, "write_las", full_disk)
     video = write_video(tmp_path / "v.avi", n_frames=4, fps=4.0)
     out = tmp_path / "out"
     code, _, err = _process(monkeypatch, capsys, tiny_weights, video, out, "--fps", "4")
@@ -138,10 +138,10 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_finished(monkeypatch, capsys
 
 def test_a_depth_image_that_cannot_be_written_stops_the_run(monkeypatch, capsys, tiny_weights, tmp_path):
     """OpenCV reports a failed write by returning False: that is an error, not a run with depth images missing."""
-    import reefmap.run.pipeline
+    import reefmap.mapping.fusion
 
     real_imwrite = cv2.imwrite
-    monkeypatch.setattr(reefmap.run.pipeline.cv2, "imwrite",
+    monkeypatch.setattr(reefmap.mapping.fusion.cv2, "imwrite",
                         lambda path, image, *a: False if "/depth/" in str(path) else real_imwrite(path, image, *a))
     video = write_video(tmp_path / "v.avi", n_frames=4, fps=4.0)
     out = tmp_path / "out"

@@ -52,14 +52,14 @@ def test_tape_length_scales_the_map_and_its_areas(oracle_run, synthetic_transect
     run = tmp_path / "doubled"
     result = reefmap.process(synthetic_transect / "video.mp4", run, fps=5, oracle=str(synthetic_transect), quiet=True,
                              tape_length_m=2 * tape_m)  # as if the tape were twice as long as the rendered one
-    scale = result.summary["scale"]
+    scale = result.summary.scale
     assert scale["factor"] == pytest.approx(2.0, rel=0.03) and scale["source"].startswith("transect tape")
     before = json.loads((oracle_run / "summary.json").read_text())
     area = {r["class_name"]: r["planar_area"] for r in before["cover"]}
-    for row in result.summary["cover"]:
+    for row in result.summary.cover:
         if row["planar_area"] > 0.05:
             assert row["planar_area"] == pytest.approx(area[row["class_name"]] * scale["factor"] ** 2, rel=0.05)
-    assert result.summary["rugosity"]["overall"] == pytest.approx(before["rugosity"]["overall"], rel=0.02)
+    assert result.summary.rugosity["overall"] == pytest.approx(before["rugosity"]["overall"], rel=0.02)
 
 
 def test_two_scale_references_are_refused(monkeypatch, capsys, tmp_path, synthetic_transect):

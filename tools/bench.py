@@ -130,7 +130,7 @@ def main() -> None:
                                  device=args.device, batch_size=args.batch_size, quiet=True, **weights)
         wall_s = time.perf_counter() - start
         peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        summary = result.summary
+        summary = result.summary.to_dict()
         gflops = network_gflops(Path(summary["weights"]["segmentation"]["path"]),
                                 Path(summary["weights"]["depth_pose"]["path"]), summary["processing_size"])
     frames = summary["frames_processed"]

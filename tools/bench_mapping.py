@@ -52,7 +52,7 @@ def main() -> None:
                                  save_depth=True, quiet=True, **reference)
         seconds = time.perf_counter() - started
         scores = reefmap.evaluate(run_dir, truth)
-        frames = result.summary["frames_processed"]
+        frames = result.summary.frames_processed
         rows.append({
             "mapping": name, "frames": frames, "seconds_per_frame": seconds / frames,
             "ate_percent_of_path": scores["trajectory"]["ate_percent_of_path"],
@@ -64,7 +64,7 @@ def main() -> None:
             "cover_error_max": scores["cover"]["max_abs_error_pts"],
             "cover_error_mean": scores["cover"]["mean_abs_error_pts"],
             "rugosity_error_percent": (scores.get("rugosity") or {}).get("error_percent"),
-            "method": result.summary["mapping"].get("method"),
+            "method": result.summary.mapping.get("method"),
         })
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{truth} ({rows[0]['frames']} frames), this machine: {os.cpu_count()} CPU threads")

@@ -21,7 +21,7 @@ import reefmap
 videos, out, fps, threads = json.loads(sys.argv[1]), sys.argv[2], float(sys.argv[3]), json.loads(sys.argv[4])
 start = time.perf_counter()
 result = reefmap.process(videos, out, fps=fps, threads=threads, quiet=True)
-print(json.dumps({"frames": result.summary["frames_processed"], "points": len(result.cloud),
+print(json.dumps({"frames": result.summary.frames_processed, "points": len(result.cloud),
                   "seconds": time.perf_counter() - start,
                   "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """

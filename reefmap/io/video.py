@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import contextvars
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
@@ -17,6 +17,7 @@ import numpy as np
 
 from reefmap.errors import UsageError, VideoError
 from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
+from reefmap.runtime.notices import warn
 
 _SEEK_MIN_S = 5.0
 
@@ -190,7 +191,7 @@ class FrameSource:
             while k < len(targets):
                 if not cap.grab():
                     if offset + (frame_number + 1) / video.fps < min(self.end_s, offset + video.duration_s) - 1.0:
-                        warnings.warn(
+                        warn(
                             f"{video.path} ends early at {frame_number / video.fps:.2f} s "
                             f"(header says {video.duration_s:.2f} s); it may be truncated"
                         )
@@ -244,7 +245,8 @@ def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
         except BaseException as exc:
             queue.put(exc)
 
-    thread = threading.Thread(target=produce, name="reefmap-decode", daemon=True)
+    context = contextvars.copy_context()  # the run's warnings collector reaches the decoder thread
+    thread = threading.Thread(target=context.run, args=(produce,), name="reefmap-decode", daemon=True)
     thread.start()
     try:
         while True:

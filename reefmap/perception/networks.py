@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import cv2
@@ -14,7 +15,7 @@ import torch
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import pose_vector_to_matrix
 from reefmap.io.video import Frame
-from reefmap.models.weights import LoadedWeights, normalise_batch
+from reefmap.models.weights import LoadedWeights, default_weights, load_weights, normalise_batch
 from reefmap.perception.tape import detect_tape, mark_tape
 from reefmap.runtime.timing import StageTimer
 
@@ -32,6 +33,14 @@ def texture(image: np.ndarray) -> float:
 def is_featureless(image: np.ndarray) -> bool:
     """A black, blank or open-water frame: nothing for the networks to see, so nothing to map or to track."""
     return texture(image) < FEATURELESS_TEXTURE
+
+
+def load_networks(seg_weights: str | None, depth_weights: str | None, device: torch.device):
+    """The segmenter and the depth/pose estimator from these weights files (None: the installed defaults)."""
+    seg_path = Path(seg_weights) if seg_weights else default_weights("segmentation")
+    depth_path = Path(depth_weights) if depth_weights else default_weights("depth_pose")
+    return (Segmenter(load_weights(seg_path, "segmentation", device), device),
+            DepthPoseEstimator(load_weights(depth_path, "depth_pose", device), device))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -4,13 +4,13 @@ giving exactly the frames an uninterrupted stream gives."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import cv2
 import numpy as np
 import torch
 
-from reefmap.config import ProcessConfig
 from reefmap.geometry.backproject import reproject_depth, scale_intrinsics
 from reefmap.geometry.camera_path import depth_scale, fit_depth_scale
 from reefmap.geometry.transforms import TrajectoryBuilder, invert_pose
@@ -22,7 +22,19 @@ from reefmap.perception.oracle import TruthReader
 from reefmap.runtime.timing import StageTimer
 from reefmap.taxonomy import Taxonomy
 
-LabelledFrame = tuple  # (frame, channel, confidence, depth, camera-to-world pose)
+
+
+@dataclass(frozen=True)
+class LabelledFrame:
+    """What perception hands the map for one sampled frame."""
+
+    frame: Frame
+    channel: np.ndarray  # (h, w) uint8 class id of each pixel
+    confidence: np.ndarray  # (h, w) float32 probability of that class: the pixel's vote weight
+    depth: np.ndarray  # (h', w') float32 distance along the optical axis, map units (0: none)
+    pose: np.ndarray  # (4, 4) camera-to-world
+    featureless: bool = False  # black, blank or open water: keeps its place in the path, adds nothing to the map
+
 HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions",
                "frames_with_depth_disagreeing_with_sfm")
 MAX_DEPTH_DISAGREEMENT = 0.2  # network depth off a keyframe's SfM depth by more (median, relative) is not used
@@ -41,12 +53,12 @@ class NetworkStream:
     """
 
     def __init__(self, source: FrameSource, segmenter: Segmenter, estimator: DepthPoseEstimator,
-                 config: ProcessConfig, timer: StageTimer):
+                 timer: StageTimer, batch_size: int = 4, smooth_labels: bool = True, detect_tape: bool = True):
         self.source, self.segmenter, self.estimator = source, segmenter, estimator
-        self.batch_size, self.timer = config.batch_size, timer
-        self.detect_tape = config.detect_tape
+        self.batch_size, self.timer = batch_size, timer
+        self.detect_tape = detect_tape
         self.trajectory = TrajectoryBuilder()
-        self.smoother = TemporalSmoother(config.smooth_labels)
+        self.smoother = TemporalSmoother(smooth_labels)
         self.previous_featureless = False
         self.health = {key: 0 for key in HEALTH_KEYS}
         self.next_frame = 0  # the first frame not yet through the networks
@@ -95,7 +107,7 @@ class NetworkStream:
             pose, depth = self.trajectory.add(relative), item.depth
         else:
             pose, depth = self.camera_path.poses[item.frame.index], self._aligned_depth(item)
-        return item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), depth, pose
+        return LabelledFrame(item.frame, channel.numpy().astype(np.uint8), confidence.numpy(), depth, pose, featureless)
 
     def _aligned_depth(self, item: Perception) -> np.ndarray:
         """Depth in the camera path's units. A keyframe: its plane-sweep depth. Another frame: the latest keyframe's
@@ -191,7 +203,8 @@ class OracleStream:
                 return
             self.next_frame = frame.index + 1
             with self.timer.stage("oracle", 1):
-                item = (frame, *self.truth.frame(frame, self.source, self.taxonomy.ids))
+                item = LabelledFrame(frame, *self.truth.frame(frame, self.source, self.taxonomy.ids),
+                                     featureless=is_featureless(frame.image))
             yield item
 
     def between_batches(self) -> bool:

@@ -6,7 +6,6 @@ import base64
 import csv
 import html
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from reefmap.errors import UsageError
 from reefmap.io.files import atomic_path
+from reefmap.report.summary import RunSummary, load_summary
 
 STRIP_ROW_M = 10.0  # the ortho maps are cut into rows of at most this many map units
 MAX_ORTHO_FIGURE_IN = 36.0  # the report's ortho figure stays one page (4000 px) however long and wide the map
@@ -26,7 +26,7 @@ class RunRecord:
     """What a report shows, read back from a finished (or staged) run folder."""
 
     folder: Path
-    summary: dict
+    summary: RunSummary
     classes: list[dict]
     groups: list[dict]
     segments: list[dict]
@@ -35,10 +35,10 @@ class RunRecord:
 
     @property
     def cell_size(self) -> float:
-        return float(self.summary["map"]["cell_size"])
+        return float(self.summary.map["cell_size"])
 
 
-def read_run(folder: str | Path, summary: dict | None = None) -> RunRecord:
+def read_run(folder: str | Path, summary: RunSummary | None = None) -> RunRecord:
     """Read a run folder; `summary` replaces summary.json for a run still being written."""
     folder = Path(folder)
     needed = ["cover.csv", "cover_groups.csv", "cover_segments.csv", "ortho_rgb.png", "ortho_labels.png"]
@@ -46,7 +46,7 @@ def read_run(folder: str | Path, summary: dict | None = None) -> RunRecord:
     if missing:
         raise UsageError(f"{folder} is not a finished `reefmap process` run (missing {', '.join(missing)}); "
                          "process the video first or check the path")
-    summary = summary or json.loads((folder / "summary.json").read_text())
+    summary = summary or load_summary(folder)
     return RunRecord(folder, summary, _read_csv(folder / "cover.csv"), _read_csv(folder / "cover_groups.csv"),
                      _read_csv(folder / "cover_segments.csv"), _read_rgba(folder / "ortho_rgb.png"),
                      _read_rgba(folder / "ortho_labels.png"))
@@ -79,20 +79,20 @@ def key_figures(record: RunRecord) -> list[tuple[str, str]]:
     """(label, value) pairs for the report's header."""
     s = record.summary
     units = _unit(record)
-    rugosity = s.get("rugosity", {}).get("overall")
+    rugosity = s.rugosity.get("overall")
     length = len(record.ortho_labels[0]) * record.cell_size
     mapped_area = sum(_float(r["planar_area"]) for r in record.classes if r["excluded"] == "0")
     live = next((r for r in record.groups if r["class_name"] == "hard coral alive"), None)
     figures = [
-        ("video", ", ".join(Path(v["path"]).name for v in s.get("inputs", []))),
-        ("frames processed", str(s.get("frames_processed"))),
+        ("video", ", ".join(Path(v["path"]).name for v in s.inputs)),
+        ("frames processed", str(s.frames_processed)),
         ("map length", f"{length:.1f} {units}"),
         ("mapped area (counted)", f"{mapped_area:.2f} {units}²"),
         ("rugosity", f"{rugosity:.3f}" if rugosity else "n/a"),
-        ("units", str(s.get("units"))),
-        ("perception", str(s.get("perception"))),
-        ("processing", f"{s.get('timings', {}).get('total_s', 0):.1f} s "
-                       f"({s.get('timings', {}).get('frames_per_s')} frames/s)"),
+        ("units", s.units),
+        ("perception", s.perception),
+        ("processing", f"{s.timings.get('total_s', 0):.1f} s "
+                       f"({s.timings.get('frames_per_s')} frames/s)"),
     ]
     if live:
         figures.insert(2, ("live hard coral", f"{_float(live['percent_cover']):.1f} % "
@@ -132,7 +132,7 @@ def draw_strip_chart(ax, record: RunRecord, colours: dict) -> None:
     segments = sorted({int(r["segment"]) for r in record.segments})
     names = [r["class_name"] for r in counted_rows(record.classes)]
     starts = {int(r["segment"]): float(r["start"]) for r in record.segments}
-    length = float(record.summary["segments"]["length"])
+    length = float(record.summary.segments["length"])
     bottom = np.zeros(len(segments))
     for name in names:
         share = {int(r["segment"]): _float(r["percent_cover"]) for r in record.segments if r["class_name"] == name}
@@ -144,7 +144,7 @@ def draw_strip_chart(ax, record: RunRecord, colours: dict) -> None:
     ax.set_ylabel("cover (%)")
     ax.set_ylim(0, 100)
     ax.set_title(f"cover along the transect, {length:g}-unit segments", fontsize=10)
-    rugosity = record.summary.get("rugosity", {}).get("by_segment") or []
+    rugosity = record.summary.rugosity.get("by_segment") or []
     if any(r is not None for r in rugosity):
         twin = ax.twinx()
         x = [(k + 0.5) * length for k, r in enumerate(rugosity) if r is not None]
@@ -171,7 +171,7 @@ def draw_ortho_rows(axes, image: np.ndarray, cell_size: float, title: str, unit:
 
 
 def _unit(record: RunRecord) -> str:
-    return "m" if str(record.summary.get("units", "")).startswith("metres") else "units"
+    return "m" if record.summary.units.startswith("metres") else "units"
 
 
 def _scale_bar(ax, row_length: float, unit: str) -> None:
@@ -209,8 +209,8 @@ def figures(record: RunRecord) -> dict[str, bytes]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = _colours(record.summary["cover"])
-    group_colours = _colours(record.summary["group_cover"])
+    colours = _colours(record.summary.cover)
+    group_colours = _colours(record.summary.group_cover)
     rows = counted_rows(record.classes)
     n_rows = _ortho_rows(record)
     height_ratio = record.ortho_labels.shape[0] * record.cell_size / STRIP_ROW_M
@@ -244,7 +244,7 @@ TRUST_COLOURS = {"good": "#1a7f37", "check": "#9a6700", "do not use": "#cf222e"}
 
 def trust_pairs(record: RunRecord) -> list[tuple[str, str]]:
     """(label, text) pairs of the run's trust verdict: overall, then each part with its reasons."""
-    trust = record.summary.get("trust")
+    trust = record.summary.trust
     if not trust:
         return [("trust", "not assessed (run made before reefmap recorded a trust verdict)")]
     return [("trust", trust["overall"].upper())] + [
@@ -253,7 +253,7 @@ def trust_pairs(record: RunRecord) -> list[tuple[str, str]]:
 
 def trust_panel_html(record: RunRecord) -> str:
     """The report's first panel: can these numbers be used, per part and overall, and why."""
-    trust = record.summary.get("trust")
+    trust = record.summary.trust
     if not trust:
         return '<section id="trust"><h2>Can these numbers be used?</h2><p>Not assessed.</p></section>'
     items = "".join(
@@ -329,7 +329,7 @@ caption {{ font-weight: bold; text-align: left; }}
 {table(counted_rows(record.groups, 0.0), "cover by group")}
 {table(counted_rows(record.classes, 0.0), "cover by class (classes seen in the map)")}
 <p>Excluded from cover: {html.escape(excluded)}. Area cover is the share of the mapped top-down area; the point count
-samples {html.escape(str(record.summary.get("point_count_method", "")))}.</p>
+samples {html.escape(record.summary.point_count_method)}.</p>
 <script>
 window.addEventListener("load", () => {{
   const images = Array.from(document.images);
@@ -340,7 +340,7 @@ window.addEventListener("load", () => {{
 """
 
 
-def write_report(folder: str | Path, summary: dict | None = None, out_folder: str | Path | None = None) -> list[Path]:
+def write_report(folder: str | Path, summary: RunSummary | None = None, out_folder: str | Path | None = None) -> list[Path]:
     """report.html and report.png for the run in `folder`, written into `out_folder` (default: the run folder),
     each through a temporary file so a half-written report never looks finished."""
     record = read_run(folder, summary)

@@ -14,6 +14,7 @@ from reefmap.io.camera import CameraProfile, Undistorter
 from reefmap.io.files import read_poses_csv, write_json
 from reefmap.mapping.cloud import read_ply
 from reefmap.report.cover import planar_cover
+from reefmap.report.summary import load_summary
 from reefmap.runtime.o3d import open3d
 from reefmap.synthetic.dataset import FORMAT, read_mesh_ply
 from reefmap.synthetic.truth import MIN_UPNESS, cells_inside
@@ -159,11 +160,11 @@ def _depth_scores(run_dir: Path, truth_dir: Path, manifest: dict, run_times: np.
     `abs_rel` uses the run's depth times the trajectory alignment scale (one scale for the whole run);
     `abs_rel_median_scaled` rescales each frame by its median ratio, as monocular depth is usually judged.
     """
-    summary = json.loads((run_dir / "summary.json").read_text())
-    info = summary.get("depth_maps")
+    summary = load_summary(run_dir)
+    info = summary.depth_maps
     if not info:
         return None
-    native = CameraProfile.from_dict(summary["camera"]["native"])
+    native = CameraProfile.from_dict(summary.camera["native"])
     truth_size = tuple(manifest["camera"]["image_size"])
     undistort = Undistorter(native.scaled_to(*truth_size))
     picks = np.unique(np.linspace(0, len(run_times) - 1, min(max_frames, len(run_times))).astype(int))
@@ -190,7 +191,7 @@ def _depth_scores(run_dir: Path, truth_dir: Path, manifest: dict, run_times: np.
 
 
 def _rugosity_scores(run_dir: Path, manifest: dict) -> dict | None:
-    run = json.loads((run_dir / "summary.json").read_text()).get("rugosity", {}).get("overall")
+    run = load_summary(run_dir).rugosity.get("overall")
     true = manifest["truth"].get("rugosity")
     if run is None or not true:
         return None

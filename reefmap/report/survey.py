@@ -6,12 +6,12 @@ import base64
 import csv
 import html
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from reefmap.io.files import write_text_atomic
+from reefmap.report.summary import load_summary
 
 
 def _group_rows(run_dir: Path) -> list[dict]:
@@ -60,7 +60,7 @@ def write_survey_report(finished: list, out_dir: Path, failures: dict[str, str])
     tables = [_group_rows(out_dir / t.name) for t in finished]
     colours = {}
     for t in finished:
-        for record in json.loads((out_dir / t.name / "summary.json").read_text()).get("group_cover", []):
+        for record in load_summary(out_dir / t.name).group_cover:
             colours[record["class_name"]] = tuple(v / 255 for v in record.get("colour", (160, 160, 160)))
     rows = []
     for t, table in zip(finished, tables):

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from reefmap.errors import ReefmapError, UsageError
 from reefmap.io.files import atomic_path, write_text_atomic
+from reefmap.report.summary import load_summary
 
 REQUIRED = ("site", "transect", "video")
 OPTIONAL = ("date", "start", "end", "camera", "tape_length_m", "altitude_m", "depth_m", "notes")
@@ -272,7 +273,7 @@ def write_survey(transects: list[Transect], out_dir: Path, failures: dict[str, s
         writer = csv.writer(f)
         writer.writerow(SURVEY_COLUMNS)
         for t in finished:
-            units = json.loads((out_dir / t.name / "summary.json").read_text()).get("units", "")
+            units = load_summary(out_dir / t.name).units
             for level, name in (("group", "cover_groups.csv"), ("class", "cover.csv")):
                 with open(out_dir / t.name / name, newline="") as table:
                     for r in csv.DictReader(table):

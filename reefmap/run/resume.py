@@ -16,6 +16,7 @@ import numpy as np
 from reefmap import __version__
 from reefmap.config import ProcessConfig
 from reefmap.io.files import atomic_path
+from reefmap.runtime.notices import warn
 
 CHECKPOINT = ".checkpoint.npz"
 # settings that change neither the frames nor the map: a run may be resumed with other values (the thread count
@@ -56,7 +57,8 @@ def load_checkpoint(folder: Path) -> dict[str, dict[str, np.ndarray]] | None:
             for key in data.files:
                 part, name = key.split("/", 1)
                 parts.setdefault(part, {})[name] = data[key]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError) as exc:
+        warn(f"the checkpoint of an interrupted run in {folder} cannot be read ({exc}); the run starts over")
         return None
     return parts
 

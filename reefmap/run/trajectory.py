@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +15,10 @@ from tqdm import tqdm
 from reefmap.errors import UsageError
 from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
+from reefmap.io.files import atomic_path
 from reefmap.io.video import FrameSource, prefetch
 from reefmap.perception.networks import DepthPoseEstimator, is_featureless
+from reefmap.runtime.notices import warn
 from reefmap.runtime.timing import StageTimer
 
 MAPPINGS = ("learned", "sfm", "auto")
@@ -95,7 +96,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
         disagreeing = motion_disagreement(sfm.poses[:, :3, 3], sfm.registered, _learned_steps(relatives, keyframes))
         sfm.registered &= ~disagreeing
         if disagreeing.any():
-            warnings.warn(f"{disagreeing.sum()} SfM keyframes moved far unlike the pose network's motion and were "
+            warn(f"{disagreeing.sum()} SfM keyframes moved far unlike the pose network's motion and were "
                           "left to it")
         if sfm.registered.mean() < MIN_REGISTERED:
             raise SfmError(f"structure from motion registered only {sfm.registered.sum()} of {len(keyframes)} "
@@ -111,7 +112,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
     except SfmError as exc:
         if mapping == "sfm":
             raise SfmError(f"{exc}; try --mapping auto (falls back to the learned path) or --mapping learned") from None
-        warnings.warn(f"{exc}: the camera path comes from the pose network instead (--mapping auto)")
+        warn(f"{exc}: the camera path comes from the pose network instead (--mapping auto)")
         return None
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -124,7 +125,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
                    "seconds": {k: round(v, 2) for k, v in sfm.seconds.items()}}
     path.depth_dir = depth_dir
     if registered < len(keyframes):
-        warnings.warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
+        warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
                       "network bridges the others")
     return path
 
@@ -260,3 +261,19 @@ def _first_pass(source: FrameSource, estimator: DepthPoseEstimator, step: int, b
     if not relatives:
         return np.zeros((0, 4, 4)), calibration
     return np.stack(relatives), calibration
+
+
+def cached_camera_path(saved: Path, source: FrameSource, estimator: DepthPoseEstimator, mapping: str, sfm_fps: float,
+                       batch_size: int, work_dir: Path, depth_dir: Path, sweep_size: tuple[int, int],
+                       timer: StageTimer, threads: int, quiet: bool = False) -> CameraPath | None:
+    """`sfm_camera_path`, kept in `saved` (an .npz in the run's staging folder), so a resumed run does not redo it;
+    None when "auto" fell back to the pose network."""
+    if saved.exists():
+        with np.load(saved) as data:
+            state = {k: data[k] for k in data.files}
+        return None if "fallback" in state else CameraPath.from_state(state)
+    path = sfm_camera_path(source, estimator, mapping, sfm_fps, batch_size, work_dir, depth_dir, sweep_size, timer,
+                           threads, quiet)
+    with atomic_path(saved) as partial:
+        np.savez(partial, **(path.state() if path is not None else {"fallback": np.array(True)}))
+    return path

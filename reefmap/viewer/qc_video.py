@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -16,24 +15,24 @@ from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
 from reefmap.io.files import atomic_path, read_poses_csv
 from reefmap.io.video import FrameSource
-from reefmap.perception.networks import resolve_device
+from reefmap.perception.networks import load_networks, resolve_device
 from reefmap.perception.oracle import TruthReader
 from reefmap.perception.streams import LabelledFrame, NetworkStream, OracleStream
-from reefmap.run.pipeline import _load_networks
+from reefmap.report.summary import RunSummary, load_summary
 from reefmap.runtime.timing import StageTimer
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 
 PANEL_WIDTH = 480
 
 
-def run_frames(run_dir: Path, summary: dict) -> tuple[FrameSource, Taxonomy, Iterator[LabelledFrame]]:
+def run_frames(run_dir: Path, summary: RunSummary) -> tuple[FrameSource, Taxonomy, Iterator[LabelledFrame]]:
     """The run's frames again, with labels and depth from the same weights (or the same oracle truth)."""
-    settings = {k: v for k, v in summary["settings"].items() if k in ProcessConfig.field_names()}
+    settings = {k: v for k, v in summary.settings.items() if k in ProcessConfig.field_names()}
     config = ProcessConfig(**settings)
     for name, field in (("segmentation", "seg_weights"), ("depth_pose", "depth_weights")):
-        if name in summary.get("weights", {}):
-            setattr(config, field, summary["weights"][name]["path"])
-    videos = [v["path"] for v in summary["inputs"]]
+        if name in summary.weights:
+            setattr(config, field, summary.weights[name]["path"])
+    videos = [v["path"] for v in summary.inputs]
     missing = [v for v in videos if not Path(v).exists()]
     if missing:
         raise UsageError(f"the run's video {missing[0]} is gone; the QC video needs the input video at that path")
@@ -45,8 +44,10 @@ def run_frames(run_dir: Path, summary: dict) -> tuple[FrameSource, Taxonomy, Ite
         taxonomy = default_taxonomy()
         return source, taxonomy, iter(OracleStream(source, truth, taxonomy, timer))
     device = resolve_device(config.device)
-    segmenter, estimator = _load_networks(config, device)
-    return source, segmenter.taxonomy, iter(NetworkStream(source, segmenter, estimator, config, timer))
+    segmenter, estimator = load_networks(config.seg_weights, config.depth_weights, device)
+    stream = NetworkStream(source, segmenter, estimator, timer, config.batch_size, config.smooth_labels,
+                           config.detect_tape)
+    return source, segmenter.taxonomy, iter(stream)
 
 
 def depth_panel(depth: np.ndarray, max_depth: float, size: tuple[int, int]) -> np.ndarray:
@@ -82,10 +83,10 @@ def _label(panel: np.ndarray, text: str) -> np.ndarray:
     return panel
 
 
-def camera_cells(run_dir: Path, summary: dict, ortho_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def camera_cells(run_dir: Path, summary: RunSummary, ortho_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """(N,) ortho column and row of each camera centre of trajectory.csv, from the world file and seabed frame."""
     _, poses = read_poses_csv(run_dir / "trajectory.csv")
-    frame = summary["map"]["seabed_frame"]
+    frame = summary.map["seabed_frame"]
     local = (poses[:, :3, 3] - np.array(frame["origin"])) @ np.array(frame["axes_rows_u_v_up"]).T
     a, _, _, e, c, f = (float(v) for v in (run_dir / "ortho_labels.pgw").read_text().split())
     column = (local[:, 0] - (c - a / 2)) / a
@@ -101,7 +102,7 @@ def render_qc_video(run_dir: str | Path, out: str | Path | None = None, quiet: b
     if not (run_dir / "summary.json").exists() or not (run_dir / "ortho_labels.pgw").exists():
         raise UsageError(f"{run_dir} is not a finished run of this reefmap version (no summary.json or "
                          "ortho_labels.pgw); process the video again")
-    summary = json.loads((run_dir / "summary.json").read_text())
+    summary = load_summary(run_dir)
     out = Path(out) if out else run_dir / "qc.mp4"
     ortho = cv2.cvtColor(cv2.imread(str(run_dir / "ortho_labels.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
     columns, rows = camera_cells(run_dir, summary, ortho.shape[:2])
@@ -111,21 +112,21 @@ def render_qc_video(run_dir: str | Path, out: str | Path | None = None, quiet: b
     lut = taxonomy.colour_lut()[taxonomy.ids]
     with atomic_path(out) as partial:
         writer = imageio_ffmpeg.write_frames(str(partial), (2 * size[0], 2 * size[1]),
-                                             fps=float(summary["settings"]["fps"]), codec="libx264",
+                                             fps=float(summary.settings["fps"]), codec="libx264",
                                              pix_fmt_out="yuv420p", quality=7, macro_block_size=2,
                                              ffmpeg_log_level="error")
         writer.send(None)
         try:
             with torch.inference_mode(), tqdm(total=len(source), unit="frame", desc="qc video", disable=quiet,
                                               file=sys.stderr) as bar:
-                for k, (frame, channel, _confidence, depth, _pose) in enumerate(frames):
-                    image = cv2.resize(frame.image, size, interpolation=cv2.INTER_AREA)
-                    labels = cv2.resize(lut[channel], size, interpolation=cv2.INTER_NEAREST)
+                for k, labelled in enumerate(frames):
+                    image = cv2.resize(labelled.frame.image, size, interpolation=cv2.INTER_AREA)
+                    labels = cv2.resize(lut[labelled.channel], size, interpolation=cv2.INTER_NEAREST)
                     overlay = cv2.addWeighted(image, 0.45, labels, 0.55, 0)
                     k_map = min(k, len(columns) - 1)
-                    top = np.hstack([_label(image.copy(), f"video {frame.time_s:6.1f} s"),
+                    top = np.hstack([_label(image.copy(), f"video {labelled.frame.time_s:6.1f} s"),
                                      _label(overlay, "classes")])
-                    depth_image = depth_panel(depth, float(summary["settings"]["max_depth"]), size)
+                    depth_image = depth_panel(labelled.depth, float(summary.settings["max_depth"]), size)
                     bottom = np.hstack([_label(depth_image, "depth"),
                                         _label(map_panel(ortho, columns[k_map], rows[k_map], size), "map")])
                     writer.send(np.ascontiguousarray(np.vstack([top, bottom])))

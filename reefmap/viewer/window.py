@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from reefmap.io.files import atomic_path, read_poses_csv
 from reefmap.mapping.cloud import read_ply
 from reefmap.mapping.voxels import LabelledCloud
 from reefmap.report.cover import GroundFrame, fit_ground_frame
+from reefmap.report.summary import load_summary
 from reefmap.runtime.o3d import open3d
 from reefmap.taxonomy import Taxonomy, default_taxonomy
 
@@ -55,8 +55,8 @@ def load_map(source: str | Path) -> MapView:
     else:
         centre = cloud.points.mean(axis=0).astype(np.float64)
         ground = fit_ground_frame(cloud.points.astype(np.float64), np.array([centre + [0, 0, 1e3], centre + [1, 0, 1e3]]))
-    summary = ply.parent / "summary.json"
-    units = json.loads(summary.read_text()).get("units", "map units") if source.is_dir() and summary.exists() else "map units"
+    has_summary = source.is_dir() and (ply.parent / "summary.json").exists()
+    units = load_summary(ply.parent).units if has_summary else "map units"
     return MapView(cloud, ground, default_taxonomy(), units)
 
 
