@@ -44,8 +44,9 @@ PROCESSING_OPTIONS = [
     click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
                  help="Segment length along the transect for cover_segments.csv, in map units."),
     click.option("--mapping", type=click.Choice(["learned", "sfm", "auto"]), default=DEFAULTS.mapping, show_default=True,
-                 help="Camera path: pose network (fast), structure from motion (accurate, slower), or SfM with the "
-                      "pose network as fallback."),
+                 help="Camera path: learned = the pose network alone (fast, but it bends maps of real footage); "
+                      "auto = structure from motion on keyframes, the pose network bridging the frames between and "
+                      "taking over where SfM fails; sfm = the same, but SfM failing is an error."),
     click.option("--sfm-fps", type=float, default=DEFAULTS.sfm_fps, show_default=True,
                  help="Keyframes per second of video given to structure from motion; the pose network bridges the rest."),
     click.option("--tape-length-m", type=float,

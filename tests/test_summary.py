@@ -65,3 +65,19 @@ def test_warnings_from_the_decoder_thread_reach_the_run():
 def test_outside_a_run_a_notice_is_a_python_warning():
     with pytest.warns(UserWarning, match="plain"):
         warn("plain")
+
+
+def test_the_record_says_how_many_frames_each_method_placed():
+    import numpy as np
+
+    from reefmap.config import ProcessConfig
+    from reefmap.run.summary import mapping_line, mapping_record
+    from reefmap.run.trajectory import CameraPath
+
+    path = CameraPath(np.tile(np.eye(4), (10, 1, 1)), [], {"method": "sfm", "registered_keyframes": 4})
+    record = mapping_record(ProcessConfig(mapping="auto"), path, 10)
+    assert record["frames_placed"] == {"structure_from_motion": 4, "pose_network": 6}
+    assert "structure from motion placed 4 keyframes" in mapping_line(record)
+    fallback = mapping_record(ProcessConfig(mapping="auto"), None, 10)
+    assert fallback["frames_placed"] == {"pose_network": 10} and "failed" in mapping_line(fallback)
+    assert mapping_record(ProcessConfig(oracle="x"), None, 3)["frames_placed"] == {"truth": 3}

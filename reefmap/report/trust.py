@@ -54,8 +54,10 @@ def geometry_verdict(mapping: dict, tape: dict | None, scale: dict | None) -> Ve
         findings.append((level, f"structure from motion placed {100 * placed:.0f} % of the keyframes "
                                 f"(reprojection error {error:.2f} px); the pose network bridged the frames between"))
     else:
-        findings.append(("check", "camera path from the pose network alone, trained on synthetic reefs: it bends maps "
-                                  "of real footage; run with --mapping sfm for a path you can measure on"))
+        why = ("structure from motion failed on this video (see warnings)" if "failed" in method
+               else "--mapping learned, the default; --mapping auto gives an SfM path")
+        findings.append(("check", f"camera path from the pose network alone ({why}), trained on synthetic reefs: it "
+                                  "bends maps of real footage; measure lengths and areas only on an SfM path"))
     if tape and tape.get("points", 0) >= TAPE_MIN_POINTS and tape.get("line_rms_percent_of_span") is not None:
         rms = tape["line_rms_percent_of_span"]
         level = ("good" if rms <= TAPE_STRAIGHT_GOOD_PERCENT else "check" if rms <= TAPE_STRAIGHT_USABLE_PERCENT

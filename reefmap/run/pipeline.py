@@ -32,7 +32,7 @@ from reefmap.report.summary import RunSummary
 from reefmap.report.trust import coverage_verdict, geometry_verdict, segmentation_verdict, trust_lines, trust_record
 from reefmap.run.outputs import write_map_outputs
 from reefmap.run.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
-from reefmap.run.summary import build_summary, mapping_record, scale_record
+from reefmap.run.summary import build_summary, mapping_line, mapping_record, scale_record
 from reefmap.run.trajectory import MAPPINGS, CameraPath, cached_camera_path, keyframe_step
 from reefmap.runtime.notices import collect_notices, show_notices, warn
 from reefmap.runtime.timing import StageTimer
@@ -56,8 +56,8 @@ class ProcessResult:
         return self.out_dir / "cloud.ply"
 
     def trust_lines(self) -> list[str]:
-        """How far to trust the run, in a few lines for the terminal."""
-        return trust_lines(self.summary.trust)
+        """Where the camera path came from and how far to trust the run, in a few lines for the terminal."""
+        return [mapping_line(self.summary.mapping), *trust_lines(self.summary.trust)]
 
 
 @dataclass
@@ -110,7 +110,7 @@ def check_settings(config: ProcessConfig) -> None:
         raise UsageError("--tape-length-m and --altitude-m are lengths in metres and must be positive")
     if config.mapping not in MAPPINGS:
         raise UsageError(f"--mapping {config.mapping!r} is not one of {', '.join(MAPPINGS)}")
-    if config.oracle and config.mapping != "learned":
+    if config.oracle and config.mapping != ProcessConfig.mapping:
         raise UsageError("--oracle takes the true camera path; leave out --mapping")
     keyframe_step(config.fps, config.sfm_fps)
 
@@ -154,7 +154,7 @@ def _process(opened: OpenedRun, out_dir: str | Path, notices: list[str]) -> Proc
     try:
         with timer.stage("write"):
             write_map_outputs(outputs, cloud, fuser, measured, opened.taxonomy)
-        mapping = mapping_record(config, camera_path)
+        mapping = mapping_record(config, camera_path, len(fuser.poses))
         disagreements = getattr(opened.stream, "disagreements", None)
         if disagreements:
             mapping["network_depth_disagreement_median"] = round(float(np.median(disagreements)), 4)

@@ -103,15 +103,28 @@ def scale_record(scale: ScaleEstimate | None) -> dict | None:
             "uncertainty_percent": scale.uncertainty_percent}
 
 
-def mapping_record(config: ProcessConfig, camera_path: CameraPath | None) -> dict:
-    """How the camera path was found."""
+def mapping_record(config: ProcessConfig, camera_path: CameraPath | None, frames: int) -> dict:
+    """How the camera path was found, and how many of the run's `frames` each method placed."""
     if config.oracle:
-        return {"requested": "oracle", "method": "true poses of the synthetic transect"}
+        return {"requested": "oracle", "method": "true poses of the synthetic transect", "frames_placed": {"truth": frames}}
     if camera_path is None:
         method = "pose network (learned)" if config.mapping == "learned" else \
             "pose network (learned): structure from motion failed, see warnings"
-        return {"requested": config.mapping, "method": method}
-    return {"requested": config.mapping, **camera_path.record}
+        return {"requested": config.mapping, "method": method, "frames_placed": {"pose_network": frames}}
+    by_sfm = int(camera_path.record["registered_keyframes"])
+    return {"requested": config.mapping, **camera_path.record,
+            "frames_placed": {"structure_from_motion": by_sfm, "pose_network": frames - by_sfm}}
+
+
+def mapping_line(mapping: dict) -> str:
+    """The camera path's origin in one line for the terminal."""
+    placed = mapping["frames_placed"]
+    if "truth" in placed:
+        return f"camera path: the synthetic transect's true poses ({placed['truth']} frames)"
+    if "structure_from_motion" in placed:
+        return (f"camera path: structure from motion placed {placed['structure_from_motion']} keyframes, the pose "
+                f"network bridged {placed['pose_network']} frames between them")
+    return f"camera path: the pose network alone ({placed['pose_network']} frames; {mapping['method']})"
 
 
 def cover_summary(tables: CoverTables, cell_area: float) -> list[dict]:
