@@ -1,11 +1,12 @@
-# The two quick-start commands: `make demo` (install, then map the real clip) and `make test`.
+# The two quick-start commands: `make demo` (install, then map the real clip) and `make test`
+# (the suite without the five `slow` whole-run tests; `make test-all` runs those too).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 REALCLIP ?= ../shared/realdata/deepreefmap_video/reef_clip.mp4
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-all clean
 
 install: $(VENV)/.installed
 
@@ -19,6 +20,9 @@ demo: install
 	$(BIN)/reefmap snapshot runs/demo --out runs/demo/map_top.png
 
 test: install
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
 	$(BIN)/python -m pytest -q
 
 clean:

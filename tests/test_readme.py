@@ -78,7 +78,6 @@ def test_readme_names_the_tasks_it_promises():
         assert task in commands, task
 
 
-@pytest.mark.slow
 def test_every_readme_command_runs(workspace, monkeypatch, capsys):
     ran = []
     for command in readme_commands():
