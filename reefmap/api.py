@@ -8,10 +8,11 @@ from typing import Sequence
 from reefmap.config import ProcessConfig
 from reefmap.errors import UsageError
 from reefmap.io.video import parse_time
+from reefmap.models.hub import HUB_PREFIX
 from reefmap.models.segformer import DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW
 from reefmap.run.pipeline import ProcessResult, run
 
-__all__ = ["ProcessResult", "batch", "calibrate", "compare", "evaluate", "import_deepreefmap", "install_weights",
+__all__ = ["HUB_PREFIX", "ProcessResult", "batch", "calibrate", "compare", "evaluate", "import_deepreefmap", "install_weights",
            "installed_weights", "process", "qc_video", "report", "snapshot", "synth", "train_depth",
            "train_segmentation", "view", "weights_card"]
 
@@ -97,13 +98,6 @@ def install_weights(source: str, sha256: str | None = None, name: str | None = N
     if sha256:
         raise UsageError("--sha256 checks a single weights file; a hub model is pinned with hf:OWNER/NAME@REVISION")
     return install_segformer(source, name, input_width, window, stride)
-
-
-def is_hub_source(source: str) -> bool:
-    """Whether `install_weights(source)` fetches a SegFormer (`hf:OWNER/NAME` or a snapshot folder)."""
-    from reefmap.models.hub import is_hub_source as hub_source
-
-    return hub_source(source)
 
 
 def installed_weights() -> tuple[list[Path], list]:

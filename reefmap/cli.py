@@ -449,9 +449,9 @@ def weights_install(source, sha256, name, input_width, window, stride):
     """Install SOURCE: a .safetensors path or URL (its .json card is fetched beside it), a SegFormer from the
     Hugging Face hub as hf:OWNER/NAME[@REVISION] (e.g. hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024),
     or a local snapshot folder of one. Without --name it becomes the default for its task."""
-    from reefmap.api import install_weights, is_hub_source
+    from reefmap.api import HUB_PREFIX, install_weights
 
-    if is_hub_source(source) and not Path(source).is_dir():
+    if source.startswith(HUB_PREFIX):
         click.echo(f"fetching {source} through the Hugging Face hub's cache")
     click.echo(f"installed {install_weights(source, sha256, name, input_width, window, stride)}")
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
 import os
 import re
-import contextvars
 import threading
 from dataclasses import dataclass
 from pathlib import Path

@@ -23,7 +23,6 @@ from reefmap.runtime.timing import StageTimer
 from reefmap.taxonomy import Taxonomy
 
 
-
 @dataclass(frozen=True)
 class LabelledFrame:
     """What perception hands the map for one sampled frame."""
@@ -34,6 +33,7 @@ class LabelledFrame:
     depth: np.ndarray  # (h', w') float32 distance along the optical axis, map units (0: none)
     pose: np.ndarray  # (4, 4) camera-to-world
     featureless: bool = False  # black, blank or open water: keeps its place in the path, adds nothing to the map
+
 
 HEALTH_KEYS = ("frames_with_non_finite_labels", "frames_with_non_finite_depth", "non_finite_motions",
                "frames_with_depth_disagreeing_with_sfm")

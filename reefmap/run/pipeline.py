@@ -87,14 +87,13 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
     opened = open_run(videos, out_dir, config)
     with collect_notices() as notices:
         try:
-            try:
-                return _process(opened, out_dir, notices)
-            except KeyboardInterrupt:
-                opened.outputs.release()
-                raise
-            except BaseException:
-                opened.outputs.discard()
-                raise
+            return _process(opened, out_dir, notices)
+        except KeyboardInterrupt:
+            opened.outputs.release()
+            raise
+        except BaseException:
+            opened.outputs.discard()
+            raise
         finally:
             show_notices(notices)
 

@@ -97,7 +97,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
         sfm.registered &= ~disagreeing
         if disagreeing.any():
             warn(f"{disagreeing.sum()} SfM keyframes moved far unlike the pose network's motion and were "
-                          "left to it")
+                 "left to it")
         if sfm.registered.mean() < MIN_REGISTERED:
             raise SfmError(f"structure from motion registered only {sfm.registered.sum()} of {len(keyframes)} "
                            "keyframes")
@@ -126,7 +126,7 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
     path.depth_dir = depth_dir
     if registered < len(keyframes):
         warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
-                      "network bridges the others")
+             "network bridges the others")
     return path
 
 
