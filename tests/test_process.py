@@ -47,6 +47,9 @@ def test_real_clip_end_to_end(real_clip, tiny_weights, tmp_path):
     assert set(summary["timings"]["stages"]) >= {"decode", "segmentation", "tape", "depth", "pose", "fusion", "cover",
                                                  "write"}
     assert len(summary["weights"]["segmentation"]["sha256"]) == 64
+    assert summary["mapping"]["requested"] == "auto"  # the default; one second holds too few keyframes for SfM
+    assert summary["mapping"]["frames_placed"] == {"pose_network": 5}
+    assert any("3 keyframes are too few for structure from motion (it needs 6" in w for w in summary["warnings"])
     trust = summary["trust"]  # tiny random weights, never scored on real imagery, on a learned camera path
     assert trust["overall"] == "do not use" and trust["parts"]["segmentation"]["level"] == "do not use"
     assert trust["parts"]["geometry"]["level"] in ("check", "do not use")
@@ -200,7 +203,7 @@ def test_synth_then_oracle_then_evaluate_from_the_command_line(monkeypatch, caps
 
 
 @pytest.mark.parametrize("args, message", [
-    (["synth", "--out", "X", "--scene", "moon"], "unknown scene"),
+    (["synth", "--out", "X", "--scene", "moon"], "'moon' is not one of 'mixed'"),
     (["synth", "--out", "X", "--size", "big"], "WIDTHxHEIGHT"),
     (["synth", "--out", "X", "--length-m", "0.1"], "between 1 and 200"),
     (["process", "V", "--oracle", "NOWHERE"], "not a `reefmap synth` folder"),

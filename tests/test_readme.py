@@ -2,7 +2,7 @@
 
 The commands are taken from README.md itself, in order. Only what a reader replaces anyway is replaced: the file
 names (dive.mp4 and the rest become short synthetic clips and folders made here), the times of `--start/--end`
-(the clip is 3 s long), the training length (`--time-limit-min 60` becomes two iterations) and the hub model (a
+(the clip is 2 s long), the training length (`--time-limit-min 60` becomes two iterations) and the hub model (a
 local snapshot of a tiny random SegFormer with the Coralscapes labels, run at a small width). `reefmap view`
 opens a window and is left to tests/test_viewer.py, which runs it under Xvfb.
 """
@@ -23,7 +23,7 @@ from test_segformer import write_snapshot
 from reefmap.models.segformer import coralscapes_hub_labels
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-TIMES = {"0:30": "0.5", "4:10": "2.5"}
+TIMES = {"0:30": "0.5", "4:10": "1.8"}
 TRAINING = ("--time-limit-min 60", "--iterations 2 --eval-every 2 --input-width 64")
 HUB_MODEL = "hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024"
 
@@ -56,9 +56,9 @@ def cut_video(source: Path, out: Path, first: int, count: int) -> Path:
 def workspace(tmp_path, synthetic_transect, monkeypatch):
     """A folder holding what the README's commands name, as a user's would."""
     video = synthetic_transect / "video.mp4"
-    cut_video(video, tmp_path / "dive.mp4", 0, 15)  # 3 s at 5 fps
-    cut_video(video, tmp_path / "GX010123.MP4", 0, 8)
-    cut_video(video, tmp_path / "GX020123.MP4", 8, 7)
+    cut_video(video, tmp_path / "dive.mp4", 0, 10)  # 2 s at 5 fps: too short for SfM, the pose network maps it
+    cut_video(video, tmp_path / "GX010123.MP4", 0, 5)
+    cut_video(video, tmp_path / "GX020123.MP4", 5, 5)
     shutil.copy(video, tmp_path / "calib_clip.mp4")  # 10 s: 20 frames at calibrate's 2 fps
     shutil.move(str(coralnet_export(tmp_path, images=4)), tmp_path / "my_coralnet_export")
     (tmp_path / "synth").mkdir()

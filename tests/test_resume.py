@@ -16,7 +16,7 @@ from reefmap.mapping.cloud import read_ply
 
 def _command(video, out, tiny_weights, *extra):
     return [sys.executable, "-m", "reefmap", "process", str(video), "--out", str(out), "-q", "--fps", "30",
-            "--batch-size", "2", "--checkpoint-s", "0.2", "--seg-weights", str(tiny_weights["segmentation"]),
+            "--mapping", "learned", "--batch-size", "2", "--checkpoint-s", "0.2", "--seg-weights", str(tiny_weights["segmentation"]),
             "--depth-weights", str(tiny_weights["depth_pose"]), *extra]
 
 

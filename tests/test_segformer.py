@@ -258,3 +258,15 @@ def test_the_python_api_installs_a_snapshot_folder(hub, tmp_path, monkeypatch):
     assert card["input_size"] == [512, 256] and card["sliding_window"]["stride"] == [192, 192]
     with pytest.raises(ReefmapError, match="pinned with hf:OWNER/NAME@REVISION"):
         reefmap.install_weights("hf:owner/tiny-coralscapes", sha256="0" * 64)
+
+
+def test_an_endpoint_that_refuses_connections_counts_as_offline():
+    import socket
+
+    from reefmap.models.hub import endpoint_reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert endpoint_reachable(f"http://127.0.0.1:{listening.getsockname()[1]}")
+    assert not endpoint_reachable("http://127.0.0.1:9")

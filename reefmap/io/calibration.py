@@ -12,6 +12,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from reefmap.config import CalibrationSettings
 from reefmap.errors import ReefmapError, UsageError
 from reefmap.geometry.sfm import SfmSettings, reconstruct, write_images
 from reefmap.io.camera import CameraProfile, user_cameras_dir
@@ -41,17 +42,18 @@ def profile_from_colmap(name: str, model: str, params: list[float], size: tuple[
     return CameraProfile(name, native_size, fx * sx, fy * sy, cx * sx - 0.5, cy * sy - 0.5, model, distortion)
 
 
-def calibrate(videos: Sequence[str | Path], name: str, fps: float = 2.0, start_s=None, end_s=None, width: int = 960,
-              model: str = "radial", out_dir: str | Path | None = None, quiet: bool = False) -> dict:
-    """Calibrate the camera of `videos` and write `<out_dir or the user's camera folder>/<name>.json`.
+def calibrate(videos: Sequence[str | Path], name: str, settings: CalibrationSettings) -> dict:
+    """Calibrate the camera of `videos` and write `<settings.out_dir or the user's camera folder>/<name>.json`.
 
     Returns a record: the profile's path, the profile, frames used and registered, reprojection error.
     """
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name or ""):
         raise UsageError(f"--name '{name}' must be letters, digits, '_', '-' or '.' (it names the profile file)")
+    fps, model, out_dir, quiet = settings.fps, settings.model, settings.out_dir, settings.quiet
     if model not in MODELS:
         raise UsageError(f"--model {model} is not one of {', '.join(MODELS)}")
-    source = FrameSource([Path(v) for v in videos], fps, start_s, end_s, width, camera="generic")
+    source = FrameSource([Path(v) for v in videos], fps, settings.start_s, settings.end_s, settings.width,
+                         camera="generic")
     native = (source.videos[0].width, source.videos[0].height)
     with tempfile.TemporaryDirectory(prefix="reefmap-calibrate-") as work:
         images = Path(work) / "images"

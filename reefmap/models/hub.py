@@ -5,9 +5,12 @@ reefmap's, converted into fp16 safetensors with a card, then installed like any 
 from __future__ import annotations
 
 import json
+import socket
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from reefmap.errors import UsageError, WeightsError
 from reefmap.models.segformer import (
@@ -20,6 +23,7 @@ from reefmap.taxonomy import default_taxonomy, taxonomy_for_labels
 HUB_PREFIX = "hf:"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 OPTIONAL_FILES = ("preprocessor_config.json", "README.md")
+CONNECT_TIMEOUT_S = 3.0  # an endpoint that does not answer within this is taken as offline (the cache is used)
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ def _download(repo_id: str, filename: str, revision: str | None, required: bool 
     verbosity = hub.logging.get_verbosity()
     hub.logging.set_verbosity_error()  # its retry notices; the outcome is reported below
     try:
-        return Path(hub.hf_hub_download(repo_id, filename, revision=revision))
+        offline = not endpoint_reachable(hub.constants.ENDPOINT)
+        return Path(hub.hf_hub_download(repo_id, filename, revision=revision, local_files_only=offline))
     except errors.LocalEntryNotFoundError:
         if not required:
             return None
@@ -77,6 +82,19 @@ def _download(repo_id: str, filename: str, revision: str | None, required: bool 
                            "try again, or install from a local snapshot folder") from None
     finally:
         hub.logging.set_verbosity(verbosity)
+
+
+@lru_cache(maxsize=8)
+def endpoint_reachable(url: str) -> bool:
+    """Whether the hub's host takes a connection within `CONNECT_TIMEOUT_S`: without one, huggingface_hub would retry
+    with growing pauses for half a minute before saying it is offline."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=CONNECT_TIMEOUT_S):
+            return True
+    except OSError:
+        return False
 
 
 def fetch_snapshot(source: str) -> Snapshot:

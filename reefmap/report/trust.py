@@ -55,7 +55,7 @@ def geometry_verdict(mapping: dict, tape: dict | None, scale: dict | None) -> Ve
                                 f"(reprojection error {error:.2f} px); the pose network bridged the frames between"))
     else:
         why = ("structure from motion failed on this video (see warnings)" if "failed" in method
-               else "--mapping learned, the default; --mapping auto gives an SfM path")
+               else "--mapping learned was asked for; the default --mapping auto gives an SfM path")
         findings.append(("check", f"camera path from the pose network alone ({why}), trained on synthetic reefs: it "
                                   "bends maps of real footage; measure lengths and areas only on an SfM path"))
     if tape and tape.get("points", 0) >= TAPE_MIN_POINTS and tape.get("line_rms_percent_of_span") is not None:

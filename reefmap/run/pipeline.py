@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from reefmap.config import ProcessConfig
+from reefmap.config import MAPPINGS, ProcessConfig
 from reefmap.errors import EmptyMapError, OutputError, UsageError
 from reefmap.geometry.backproject import scale_intrinsics
 from reefmap.io.files import StagedOutputs, write_json
@@ -33,7 +33,7 @@ from reefmap.report.trust import coverage_verdict, geometry_verdict, segmentatio
 from reefmap.run.outputs import write_map_outputs
 from reefmap.run.resume import load_checkpoint, remove_checkpoint, run_key, save_checkpoint
 from reefmap.run.summary import build_summary, mapping_line, mapping_record, scale_record
-from reefmap.run.trajectory import MAPPINGS, CameraPath, cached_camera_path, keyframe_step
+from reefmap.run.trajectory import CameraPath, cached_camera_path, keyframe_step
 from reefmap.runtime.notices import collect_notices, show_notices, warn
 from reefmap.runtime.timing import StageTimer
 from reefmap.taxonomy import Taxonomy, default_taxonomy
@@ -81,21 +81,22 @@ def run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessConfig
 
     Every `config.checkpoint_s` seconds the run's state is saved in its staging folder; a run that was killed or
     interrupted continues from there when started again with the same inputs and settings. The run's warnings are
-    collected for it alone (runs in other threads keep theirs), written to summary.json and shown at its end.
+    collected for it alone (runs in other threads keep theirs), written to summary.json and shown once it has
+    succeeded (a failed run shows only its error).
     """
     check_settings(config)
     opened = open_run(videos, out_dir, config)
     with collect_notices() as notices:
         try:
-            return _process(opened, out_dir, notices)
+            result = _process(opened, out_dir, notices)
         except KeyboardInterrupt:
             opened.outputs.release()
             raise
         except BaseException:
             opened.outputs.discard()
             raise
-        finally:
-            show_notices(notices)
+    show_notices(notices)
+    return result
 
 
 def check_settings(config: ProcessConfig) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from reefmap.config import MAPPINGS
 from reefmap.errors import UsageError
 from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
@@ -21,8 +22,9 @@ from reefmap.perception.networks import DepthPoseEstimator, is_featureless
 from reefmap.runtime.notices import warn
 from reefmap.runtime.timing import StageTimer
 
-MAPPINGS = ("learned", "sfm", "auto")
 CALIBRATION_FRAMES = 24  # keyframes whose network depth sets the SfM map's scale
+MIN_KEYFRAMES = 3  # structure from motion needs at least this many keyframes ...
+MIN_AUTO_KEYFRAMES = 6  # ... and --mapping auto tries it only from this many (fewer rarely register; failing costs)
 MIN_REGISTERED = 0.5  # with --mapping auto, SfM must register this share of its keyframes or the learned path is used
 MIN_SWEEP_POINTS = 20  # SfM points a keyframe needs to bound its plane sweep
 SWEEP_PARALLAX = 0.04  # a sweep's source view lies at least this share of the keyframe's median depth away ...
@@ -87,8 +89,10 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
     if len(relatives) == 0:
         return None  # nothing decoded: the mapping stage says so
     try:
-        if len(keyframes) < 3:
-            raise SfmError(f"{len(keyframes)} keyframes are too few for structure from motion (it needs 3)")
+        needed = MIN_AUTO_KEYFRAMES if mapping == "auto" else MIN_KEYFRAMES
+        if len(keyframes) < needed:
+            raise SfmError(f"{len(keyframes)} keyframes are too few for structure from motion (it needs {needed}: "
+                           f"{needed / (source.fps / step):g} s of video at --sfm-fps {sfm_fps:g})")
         with timer.stage("sfm", len(keyframes)):
             K = source.camera.K
             sfm = reconstruct(work_dir / "images", len(keyframes), [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5],

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from reefmap.config import SynthSettings
 from reefmap.errors import UsageError
 from reefmap.io.camera import CameraProfile, generic_profile
 from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
@@ -24,26 +25,6 @@ FORMAT = "reefmap-synth/1"
 DEPTH_SCALE = 0.001  # metres per unit in the 16-bit depth PNGs
 GOPRO_LIKE_DISTORTION = {"k1": 0.36, "k2": 0.25}
 PRESETS = {name: {} for name in NAMED_SCENES} | {"turbid": {"turbidity": 2.5}}
-
-
-@dataclass
-class SynthSettings:
-    """Everything that decides a synthetic transect; the same settings and seed give the same files."""
-
-    seed: int = 0
-    scene: str = "mixed"
-    length_m: float = 20.0
-    fps: float = 10.0
-    size: tuple[int, int] = (640, 360)
-    hfov_deg: float = 80.0
-    distortion: bool = False
-    nadir_deg: float = 40.0
-    altitude_m: float = 1.5
-    speed_mps: float = 0.3
-    turbidity: float = 1.0
-    motion_blur: int = 1
-    truth_cell_m: float = 0.01
-    workers: int = 2
 
 
 def scene_camera(settings: SynthSettings) -> CameraProfile:

@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
+from reefmap.config import DepthPoseTraining
 from reefmap.errors import UsageError
 from reefmap.geometry.transforms import invert_pose, matrix_to_pose_vector
 from reefmap.models.depth import POSE_SCALE, DepthPoseModel
 from reefmap.models.weights import depth_pose_card, load_weights, save_weights
 from reefmap.perception.networks import network_size
 from reefmap.train.data import load_transect, load_video_clip, normalise, split_frames, underwater_jitter
-from reefmap.train.loop import TrainingRun, run_loop
+from reefmap.train.loop import run_loop
 from reefmap.train.photometric import axis_angle_to_matrix, smoothness, view_synthesis_loss
 
 POSE_LOSS_WEIGHT = 0.1
-
-
-@dataclass(kw_only=True)
-class DepthPoseTraining(TrainingRun):
-    """Settings of one depth/pose training run: `data` are synth folders, `videos` real footage."""
-
-    depth_encoder: str = "mobilenetv3_large_100"
-    pose_encoder: str = "mobilenetv3_large_100"
-    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
-    max_depth: float = 20.0
-    batch_size: int = 6
-    videos: list[str] = field(default_factory=list)
-    video_fps: float = 10.0
-    smoothness_weight: float = 1e-3
 
 
 def _pairs(transects, frames) -> list[tuple[int, int, int]]:

@@ -13,28 +13,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from reefmap.config import TrainingRun
 from reefmap.errors import UsageError
 from reefmap.io.files import atomic_path
-
-
-@dataclass(kw_only=True)
-class TrainingRun:
-    """Settings every trainer shares (saved into the weights card with the trainer's own)."""
-
-    data: list[str]
-    out: str
-    input_width: int = 320
-    iterations: int = 2000
-    batch_size: int = 8
-    lr: float = 1e-3
-    val_fraction: float = 0.1
-    eval_every: int = 100
-    seed: int = 0
-    device: str = "cpu"
-    threads: int | None = None
-    time_limit_min: float | None = None
-    resume: bool = False
-    init: str | None = None  # weights file to start from (fine-tuning) instead of a random initialisation
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reefmap.config import COLOUR_NORMALISATIONS, ENCODER_WEIGHTS, SegmentationTraining
 from reefmap.errors import UsageError
 from reefmap.models.pretrained import has_imagenet_weights, load_imagenet_encoder
 from reefmap.models.unet import build_unet
@@ -23,38 +24,17 @@ from reefmap.train.data import (
     is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
     random_crop, read_label_map, simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
 )
-from reefmap.train.loop import TrainingRun, run_loop
+from reefmap.train.loop import run_loop
 from reefmap.train.point_scores import point_scores
 
 SPREAD_RADIUS = 0.1  # of the image width: how far a point's label spreads to pixels of its colour
 SPREAD_COLOUR = 12.0  # CIELAB (8-bit OpenCV scale) colour difference that counts as one radius
 LOGIT_ADJUSTMENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # shares of the class-weight bias tried for removal after training
-COLOUR_NORMALISATIONS = ("per-image", "fixed")
 AFFINITY_SHIFTS = tuple((dy * d, dx * d) for d in (1, 2, 4) for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)))
 AFFINITY_SIGMA = 0.5  # Gaussian width of the colour affinity, in network input units (per-channel standard deviations)
 POINT_AFFINITY_WEIGHT = 1.0  # the affinity loss's weight when the labels are points (dense labels need none)
-ENCODER_WEIGHTS = ("imagenet", "random")
 TEMPERATURES = tuple(float(t) for t in np.exp(np.linspace(np.log(0.5), np.log(8.0), 57)))  # tried by calibration
 CALIBRATION_BINS = 10
-
-
-@dataclass(kw_only=True)
-class SegmentationTraining(TrainingRun):
-    """Settings of one segmentation training run."""
-
-    encoder: str = "tf_efficientnet_lite0"
-    encoder_weights: str | None = None  # an ENCODER_WEIGHTS key; None: ImageNet where a package ships it, else random
-    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 16)
-    crop: tuple[int, int] = (256, 160)
-    lr: float = 2e-3
-    label_map: str | None = None
-    points_per_image: int | None = None
-    spread_points: bool = True  # point labels also label the nearby pixels that look like them (see data.py)
-    colour_normalisation: str | None = None  # a COLOUR_NORMALISATIONS key; None: that of --init, else per-image
-    affinity_weight: float | None = None  # of `colour_affinity_loss`; None: POINT_AFFINITY_WEIGHT for point labels, else 0
-    point_share: float = 0.5  # of each batch drawn from point-annotated photos when dense sources are mixed in
-    teacher: str | None = None  # segmentation weights whose calibrated class probabilities the network also learns
-    distill_weight: float = 1.0  # of the teacher's loss (KL divergence at every pixel) beside the label loss
 
 
 def training_normalisation(choice: str | None, start_card: dict | None) -> dict:
