@@ -32,10 +32,10 @@ def process(videos: str | Path | Sequence[str | Path], out_dir: str | Path, **se
     return run(list(videos), out_dir, ProcessConfig(**settings))
 
 
-def _settings(cls, settings: dict, fixed: tuple[str, ...] = ()) -> dict:
+def _settings(cls, settings: dict) -> dict:
     """`settings` checked against the fields of the settings dataclass `cls` (a one-line error names the unknown
-    ones), with times given as "mm:ss" in seconds. `fixed` fields are set by the API itself."""
-    known = {f.name for f in command_settings(cls)} - set(fixed)
+    ones), with times given as "mm:ss" in seconds."""
+    known = {f.name for f in command_settings(cls)}
     unknown = set(settings) - known
     if unknown:
         raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -84,8 +84,7 @@ def batch(manifest: str | Path, out_dir: str | Path, jobs: int = 1, quiet: bool 
     """Process every transect of a manifest CSV into `out_dir` (see `reefmap.run.batch`); returns the batch summary."""
     from reefmap.run.batch import run_batch
 
-    settings = _settings(ProcessConfig, settings, ("quiet",))
-    return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, ray=ray, **settings)
+    return run_batch(manifest, out_dir, jobs=jobs, quiet=quiet, ray=ray, **_settings(ProcessConfig, settings))
 
 
 def install_weights(source: str, sha256: str | None = None, name: str | None = None,

@@ -46,9 +46,9 @@ class StagedCommand(click.Command):
                 formatter.write_dl(records)
 
 
-def _parse_size(ctx, param, value):
-    if value is None or isinstance(value, tuple):
-        return value
+def _parse_size(ctx, param, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
     try:
         w, h = (int(v) for v in value.lower().split("x"))
     except ValueError:
@@ -62,34 +62,30 @@ def _option_type(f, hint: str):
         return click.Choice(meta["choices"])
     if meta["kind"] == "path":
         return click.Path(path_type=str)
-    base = {"int": int, "float": float}.get(hint.split("|")[0].strip().split("[")[0], str)
     if meta["kind"] in ("time", "size"):
-        base = str
-    if base is int and (meta["low"] is not None or meta["high"] is not None):
-        return click.IntRange(meta["low"], meta["high"])
-    if base is float and (meta["low"] is not None or meta["high"] is not None):
-        return click.FloatRange(meta["low"], meta["high"])
+        return str
+    base = {"int": int, "float": float}.get(hint.split("|")[0].strip().split("[")[0], str)
+    if base is not str and (meta["low"] is not None or meta["high"] is not None):
+        return (click.IntRange if base is int else click.FloatRange)(meta["low"], meta["high"])
     return base
 
 
 def setting_option(f):
     """The click option of one settings field (see `reefmap.config.setting`)."""
     meta, default = f.metadata, f.default
-    spelling = meta["option"] or "--" + f.name.replace("_", "-")
+    names = meta["option"] or "--" + f.name.replace("_", "-")
+    names = names if isinstance(names, tuple) else (names,)
     unit = f" [{meta['unit']}]" if meta["unit"] else ""
     shown = meta["shown_default"]
     kwargs = {"cls": StagedOption, "stage": meta["stage"], "help": meta["help"] + unit}
     if isinstance(default, bool):
-        names = spelling.split("/")
-        if len(names) == 2 and names[0] == "-q":  # a short and a long name of one flag
-            return click.option(*names, f.name, is_flag=True, default=default, **kwargs)
-        if len(names) == 2:
-            return click.option(spelling, f.name, default=default, show_default=True, **kwargs)
-        return click.option(spelling, f.name, flag_value=not default, default=default, **kwargs)
+        if "/" in names[0]:  # an on/off switch
+            return click.option(*names, f.name, default=default, show_default=True, **kwargs)
+        return click.option(*names, f.name, flag_value=not default, default=default, **kwargs)
     if isinstance(default, tuple):
         default = "x".join(str(v) for v in default)
     kwargs["help"] += f" [default: {shown}]" if shown else ""
-    return click.option(spelling, f.name, type=_option_type(f, f.type), default=default,
+    return click.option(*names, f.name, type=_option_type(f, f.type), default=default,
                         show_default=default is not None and not shown,
                         callback=_parse_size if meta["kind"] == "size" else None, **kwargs)
 

@@ -13,13 +13,14 @@ ENCODER_WEIGHTS = ("imagenet", "random")
 COLOUR_NORMALISATIONS = ("per-image", "fixed")
 
 
-def setting(default=MISSING, help: str = "", *, stage: str, unit: str | None = None, option: str | None = None,
+def setting(default=MISSING, help: str = "", *, stage: str, unit: str | None = None,
+            option: str | tuple[str, ...] | None = None,
             kind: str | None = None, choices: tuple[str, ...] | None = None, low: float | None = None,
             high: float | None = None, shown_default: str | None = None):
     """A dataclass field that is also a command-line option.
 
     `option`: its spelling (default `--field-name`; `--on/--off` for a switch; for a flag whose default is on, the
-    `--no-...` that turns it off). `kind`: "time" (seconds or mm:ss), "size" (WIDTHxHEIGHT), "path". `choices`, `low`
+    `--no-...` that turns it off; a tuple for a short and a long name). `kind`: "time" (seconds or mm:ss), "size" (WIDTHxHEIGHT), "path". `choices`, `low`
     and `high` bound the values. `shown_default`: what --help prints as the default where the value alone would not
     say it (None means "decided at run time")."""
     metadata = {"help": help, "stage": stage, "unit": unit, "option": option, "kind": kind, "choices": choices,
@@ -93,7 +94,7 @@ class ProcessConfig:
                                         "killed run.", stage="run", unit="s")
     oracle: str | None = setting(None, "Use the true depth, labels and poses of this `reefmap synth` folder instead "
                                        "of networks.", stage="run", kind="path")
-    quiet: bool = setting(False, "No progress bar or result table.", stage="run", option="-q/--quiet")
+    quiet: bool = setting(False, "No progress bar or result table.", stage="run", option=("-q", "--quiet"))
 
     def __post_init__(self):
         if self.width == 0:
@@ -145,7 +146,7 @@ class CalibrationSettings:
                          choices=CALIBRATION_MODELS)
     out_dir: str | None = setting(None, "Folder for NAME.json.", stage="output", kind="path",
                                   shown_default="$REEFMAP_CAMERAS or ~/.local/share/reefmap/cameras")
-    quiet: bool = setting(False, "No progress bar.", stage="output", option="-q/--quiet")
+    quiet: bool = setting(False, "No progress bar.", stage="output", option=("-q", "--quiet"))
 
 
 @dataclass(kw_only=True)

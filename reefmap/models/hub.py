@@ -58,7 +58,7 @@ def _download(repo_id: str, filename: str, revision: str | None, required: bool 
     verbosity = hub.logging.get_verbosity()
     hub.logging.set_verbosity_error()  # its retry notices; the outcome is reported below
     try:
-        offline = not endpoint_reachable(hub.constants.ENDPOINT)
+        offline = hub.constants.HF_HUB_OFFLINE or not endpoint_reachable(hub.constants.ENDPOINT)
         return Path(hub.hf_hub_download(repo_id, filename, revision=revision, local_files_only=offline))
     except errors.LocalEntryNotFoundError:
         if not required:
