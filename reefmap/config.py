@@ -128,6 +128,14 @@ class SynthSettings:
     speed_mps: float = setting(0.3, "Mean swimming speed.", stage="diver", option="--speed", unit="m/s")
     turbidity: float = setting(1.0, "Scales water attenuation.", stage="water")
     motion_blur: int = setting(1, "Sub-frames averaged per frame.", stage="water", low=1)
+    texture_photos: str | None = setting(None, "Point-annotated photographs (CoralNet export: images/, annotations/, "
+                                         "labelset.csv) whose patches around expert points texture their classes "
+                                         "(the folder's fixed validation photographs are left out).",
+                                         stage="appearance", kind="path")
+    texture_label_map: str | None = setting(None, "JSON label code -> class for --texture-photos without a CoralNet "
+                                            "labelset.csv.", stage="appearance", kind="path")
+    texture_photo_width_m: float = setting(0.5, "Seabed width one texture photograph spans.", stage="appearance",
+                                           unit="m")
     truth_cell_m: float = setting(0.01, "Cell edge of the true top-down cover map.", stage="truth", unit="m")
     workers: int = setting(2, "Frames rendered at once (threads).", stage="truth", low=1)
 

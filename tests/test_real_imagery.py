@@ -56,7 +56,8 @@ def test_imagenet_encoder_loads_exactly_the_packaged_tensors():
 
 
 def test_coralnet_export_maps_through_global_label_ids_and_groups(tmp_path):
-    from reefmap.train.data import is_point_folder, load_point_annotations, point_label_map
+    from reefmap.io.points import is_point_folder, point_label_map
+    from reefmap.train.data import load_point_annotations
 
     taxonomy = default_taxonomy()
     folder = coralnet_export(tmp_path)
@@ -77,7 +78,7 @@ def test_coralnet_export_maps_through_global_label_ids_and_groups(tmp_path):
 
 
 def test_validation_split_is_fixed_by_name_and_stable_when_images_are_added():
-    from reefmap.train.data import validation_images
+    from reefmap.io.points import validation_images
 
     names = [f"img_{k}.jpg" for k in range(16)]
     held_out = validation_images(names)
@@ -166,7 +167,8 @@ def test_photos_and_synthetic_train_together_with_a_teacher(synthetic_transect, 
 
 @pytest.mark.skipif(not CORALNET.exists(), reason="../shared/realdata/coralnet_mcr_lter is not here")
 def test_the_real_photoquadrats_load_with_their_expert_points():
-    from reefmap.train.data import load_point_annotations, point_label_map
+    from reefmap.io.points import point_label_map
+    from reefmap.train.data import load_point_annotations
 
     taxonomy = default_taxonomy()
     data = load_point_annotations(CORALNET, point_label_map(CORALNET, taxonomy), 224)

@@ -10,7 +10,7 @@ from reefmap.errors import UsageError
 from reefmap.models.depth import DepthPoseModel
 from reefmap.models.unet import build_unet
 from reefmap.models.weights import IMAGENET_NORMALISATION, PER_IMAGE_NORMALISATION, load_weights
-from reefmap.train.data import load_transect, random_crop, split_frames, underwater_jitter
+from reefmap.train.data import capture_artefacts, load_transect, random_crop, split_frames, underwater_jitter
 from reefmap.train.depth_pose import DepthPoseTraining, evaluate_depth_pose, train_depth_pose
 from reefmap.train.segmentation import (
     SegmentationTraining, adjust_logits, class_weight_frames, class_weights, colour_affinity_loss, train_segmentation,
@@ -52,6 +52,18 @@ def test_underwater_jitter_changes_colour_not_shape():
     image = np.full((8, 8, 3), 128, np.uint8)
     out = underwater_jitter(image, np.random.default_rng(1))
     assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+
+
+def test_capture_artefacts_blur_and_compress_some_images_and_keep_the_rest():
+    rng = np.random.default_rng(0)
+    image = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    outputs = [capture_artefacts(image, rng) for _ in range(40)]
+    assert all(o.shape == image.shape and o.dtype == np.uint8 for o in outputs)
+    changed = [not np.array_equal(o, image) for o in outputs]
+    assert 0.4 < np.mean(changed) < 0.85  # 1 - 0.7 * 0.5 of them on average
+    # compression and blur both smooth random noise: neighbouring pixels come closer
+    roughness = [np.abs(np.diff(o.astype(int), axis=1)).mean() for o, c in zip(outputs, changed) if c]
+    assert max(roughness) < np.abs(np.diff(image.astype(int), axis=1)).mean()
 
 
 def test_segmentation_training_writes_loadable_weights(synthetic_transect, tmp_path):
@@ -215,7 +227,8 @@ def _coralnet_folder(tmp_path):
 
 def test_coralnet_points_load_as_sparse_label_maps(tmp_path):
     from reefmap.taxonomy import default_taxonomy
-    from reefmap.train.data import load_point_annotations, read_label_map
+    from reefmap.io.points import read_label_map
+    from reefmap.train.data import load_point_annotations
 
     folder, label_map = _coralnet_folder(tmp_path)
     data = load_point_annotations(folder, read_label_map(label_map, default_taxonomy()), 32)

@@ -7,7 +7,7 @@ Points: the network runs on each whole photo as `reefmap process` runs it on a f
 aspect kept, calibrated softmax) and is read at every expert point. Prints point accuracy by class, grouped
 accuracy (live hard coral / sand / other hard bottom), live-coral cover at the points (error per image), and the
 expected calibration error of the top class. `--split validation` (default) scores only the fixed validation
-photos that training never sees (see reefmap/train/data.py `validation_images`). Clip: `reefmap process` at fps
+photos that training never sees (see reefmap/io/points.py `validation_images`). Clip: `reefmap process` at fps
 5 and 10 x width 640 and 960; prints each class's cover per run and its spread (max - min).
 """
 
@@ -30,7 +30,7 @@ def score_points(seg_path, folder: Path, split: str, device: str) -> dict:
 
     from reefmap.models.weights import default_weights, load_weights
     from reefmap.perception.networks import Segmenter, resolve_device
-    from reefmap.train.data import point_image_path, point_label_map, read_point_annotations, validation_images
+    from reefmap.io.points import point_image_path, point_label_map, read_point_annotations, validation_images
     from reefmap.train.point_scores import point_scores
     from reefmap.train.segmentation import expected_calibration_error
 

@@ -57,7 +57,7 @@ def main() -> None:
 
 def ship(args) -> None:
     from reefmap.models.weights import sha256_file
-    from reefmap.train.data import is_point_folder
+    from reefmap.io.points import is_point_folder
 
     card = json.loads(args.trained.with_suffix(".json").read_text())
     task = card["task"]

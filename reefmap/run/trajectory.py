@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from reefmap.config import MAPPINGS
 from reefmap.errors import UsageError
 from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images

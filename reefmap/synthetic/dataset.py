@@ -18,6 +18,7 @@ from reefmap.io.files import StagedOutputs, write_json, write_poses_csv
 from reefmap.synthetic.path import PathSettings, diver_path
 from reefmap.synthetic.render import Renderer, WaterSettings
 from reefmap.synthetic.scene import NAMED_SCENES, Scene, build_scene
+from reefmap.synthetic.texture import class_textures
 from reefmap.synthetic.truth import close_seen, mark_seen, top_down_truth, true_cover, truth_summary, write_true_cover_csv
 from reefmap.taxonomy import default_taxonomy
 
@@ -73,8 +74,10 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
     path = PathSettings(altitude_m=settings.altitude_m, speed_mps=settings.speed_mps, nadir_deg=settings.nadir_deg)
     times, poses = diver_path(path, settings.length_m, settings.fps, scene.ground_height, rng)
     camera = scene_camera(settings)
-    renderer = Renderer(scene, camera, WaterSettings(turbidity=turbidity), settings.seed)
     taxonomy = default_taxonomy()
+    textures = class_textures(settings.texture_photos, taxonomy, settings.texture_label_map,
+                              settings.texture_photo_width_m, settings.seed) if settings.texture_photos else None
+    renderer = Renderer(scene, camera, WaterSettings(turbidity=turbidity), settings.seed, textures)
     cloud_classes = np.array([c.id for c in taxonomy.classes if "ignore_in_cloud" not in c.roles])
     truth = top_down_truth(scene, cloud_classes, (-3.0, settings.length_m + 3.0),
                            (-scene_settings.half_width_m, scene_settings.half_width_m), settings.truth_cell_m)
@@ -122,6 +125,7 @@ def synthesize(out_dir: str | Path, settings: SynthSettings, quiet: bool = False
             "format": FORMAT,
             "settings": asdict(settings) | {"turbidity": turbidity},
             "scene_settings": asdict(scene_settings),
+            "texture": textures.describe() if textures else None,
             "video": "video.mp4",
             "frames": len(times),
             "fps": settings.fps,

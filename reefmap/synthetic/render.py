@@ -9,7 +9,8 @@ import numpy as np
 
 from reefmap.io.camera import CameraProfile
 from reefmap.runtime.o3d import open3d
-from reefmap.synthetic.scene import Scene
+from reefmap.synthetic.scene import BASE_COLOURS, Scene
+from reefmap.synthetic.texture import ClassTextures, triplanar_colour
 
 BACKGROUND = 13  # Coralscapes "background": open water
 
@@ -49,11 +50,14 @@ def pixel_rays(camera: CameraProfile) -> np.ndarray:
 
 
 class Renderer:
-    """Casts one ray per pixel into the scene with Open3D's RaycastingScene."""
+    """Casts one ray per pixel into the scene with Open3D's RaycastingScene; classes with a tile in `textures` take
+    their colour from it (real photographs) instead of the procedural albedo, keeping its brightness changes."""
 
-    def __init__(self, scene: Scene, camera: CameraProfile, water: WaterSettings, seed: int):
+    def __init__(self, scene: Scene, camera: CameraProfile, water: WaterSettings, seed: int,
+                 textures: ClassTextures | None = None):
         o3d = open3d()
         self.scene = scene
+        self.textures = textures
         self.camera = camera
         self.water = water
         self.raycaster = o3d.t.geometry.RaycastingScene()
@@ -110,6 +114,8 @@ class Renderer:
         points = raw["origins"] + raw["dirs"] * raw["t"][:, None]
         normals = raw["normals"]
         albedo *= 1 + self.scene.texture[ids, 1:2] * self._triplanar(points, normals, self.scene.texture[ids, 0], raw["shape"])[:, None]
+        if self.textures is not None:
+            albedo = self._real_albedo(albedo, hit, self.scene.labels[ids], points, normals)
         facing = np.sign(np.einsum("ij,ij->i", normals, raw["dirs"]))[:, None]
         diffuse = np.clip((normals @ self.sun)[:, None] * -np.where(facing == 0, -1, facing), 0, None)
         xy = points[:, :2]
@@ -122,6 +128,19 @@ class Renderer:
         veil = np.array(self.water.backscatter, np.float32)
         colour = albedo * light * transmission + veil * (1 - transmission)
         return np.where(hit[:, None], colour, veil).astype(np.float32)
+
+    def _real_albedo(self, albedo: np.ndarray, hit: np.ndarray, labels: np.ndarray, points: np.ndarray,
+                     normals: np.ndarray) -> np.ndarray:
+        """The tiles' colours where a class has one, scaled by the square root of the procedural albedo's brightness
+        against its class's base colour (colony-to-colony and texture variation, damped)."""
+        for class_id, tile in self.textures.tiles.items():
+            mask = hit & (labels == class_id)
+            if not mask.any() or class_id not in BASE_COLOURS:
+                continue
+            base = np.mean(BASE_COLOURS[class_id]) / 255.0
+            brightness = np.clip(albedo[mask].mean(axis=1, keepdims=True) / base, 0.25, 4.0) ** 0.5
+            albedo[mask] = triplanar_colour(tile, points[mask], normals[mask], self.textures.texel_m) * brightness
+        return albedo
 
     def _triplanar(self, points: np.ndarray, normals: np.ndarray, texels_per_m: np.ndarray, shape) -> np.ndarray:
         """(N,) texture value in about [-1, 1] from the noise tile projected along x, y and z, blended by the normal."""

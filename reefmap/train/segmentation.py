@@ -20,9 +20,10 @@ from reefmap.models.weights import (
 )
 from reefmap.perception.networks import network_size
 from reefmap.taxonomy import Taxonomy, default_taxonomy
+from reefmap.io.points import is_point_folder, point_label_map, read_label_map
 from reefmap.train.data import (
-    is_mask_folder, is_point_folder, load_mask_folder, load_point_annotations, load_transect, normalise, point_label_map,
-    random_crop, read_label_map, simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
+    capture_artefacts, is_mask_folder, load_mask_folder, load_point_annotations, load_transect, normalise, random_crop,
+    simulated_point_annotation, split_frames, spread_point_labels, underwater_jitter,
 )
 from reefmap.train.loop import run_loop
 from reefmap.train.point_scores import point_scores
@@ -260,9 +261,8 @@ def train_segmentation(settings: SegmentationTraining, log=print) -> Path:
 
     def step(rng):
         batch = draw_batch(rng)
-        crops = [random_crop(network_input(underwater_jitter(transects[t].images[i], rng)),
-                             training_labels(t, i), settings.crop, rng)
-                 for t, i in batch]
+        crops = [random_crop(network_input(capture_artefacts(underwater_jitter(transects[t].images[i], rng), rng)),
+                             training_labels(t, i), settings.crop, rng) for t, i in batch]
         x = torch.from_numpy(np.stack([c[0] for c in crops])).permute(0, 3, 1, 2).to(device)
         y = torch.from_numpy(lut[np.stack([c[1] for c in crops])]).to(device)
         logits = model(x)
