@@ -2,7 +2,8 @@
 
 The commands are taken from README.md itself, in order. Only what a reader replaces anyway is replaced: the file
 names (dive.mp4 and the rest become short synthetic clips and folders made here), the times of `--start/--end`
-(the clip is 2 s long), the training length (`--time-limit-min 60` becomes two iterations) and the hub model (a
+(the clip is 2 s long), the training length (`--time-limit-min 60` becomes two iterations), the rendered transect's
+(`--length-m 20` becomes a metre of small frames) and the hub model (a
 local snapshot of a tiny random SegFormer with the Coralscapes labels, run at a small width). `reefmap view`
 opens a window and is left to tests/test_viewer.py, which runs it under Xvfb.
 """
@@ -25,6 +26,7 @@ from reefmap.models.segformer import coralscapes_hub_labels
 README = Path(__file__).resolve().parents[1] / "README.md"
 TIMES = {"0:30": "0.5", "4:10": "1.8"}
 TRAINING = ("--time-limit-min 60", "--iterations 2 --eval-every 2 --input-width 64")
+RENDERING = ("--length-m 20", "--length-m 1 --size 128x72")
 HUB_MODEL = "hf:EPFL-ECEO/segformer-b2-finetuned-coralscapes-1024-1024"
 
 
@@ -60,7 +62,7 @@ def workspace(tmp_path, synthetic_transect, monkeypatch):
     cut_video(video, tmp_path / "GX010123.MP4", 0, 5)
     cut_video(video, tmp_path / "GX020123.MP4", 5, 5)
     shutil.copy(video, tmp_path / "calib_clip.mp4")  # 10 s: 20 frames at calibrate's 2 fps
-    shutil.move(str(coralnet_export(tmp_path, images=4)), tmp_path / "my_coralnet_export")
+    shutil.move(str(coralnet_export(tmp_path, images=8)), tmp_path / "my_coralnet_export")
     (tmp_path / "synth").mkdir()
     shutil.copytree(synthetic_transect, tmp_path / "synth" / "train_1")
     write_snapshot(tmp_path / "tiny_segformer", coralscapes_hub_labels())
@@ -86,14 +88,15 @@ def test_every_readme_command_runs(workspace, monkeypatch, capsys):
         if command.startswith("reefmap compare "):
             shutil.copytree(workspace / "runs" / "t1", workspace / "runs" / "t1_2025")
             shutil.copytree(workspace / "runs" / "part", workspace / "runs" / "t1_2026")
-        line = command.replace(*TRAINING).replace(HUB_MODEL, "tiny_segformer --input-width 256 --window 128x128 "
+        line = command.replace(*TRAINING).replace(*RENDERING).replace(HUB_MODEL, "tiny_segformer --input-width 256 --window 128x128 "
                                                             "--stride 96x96")
         args = [TIMES.get(a, a) for a in shlex.split(line)[1:]]
         code, out, err = run_cli(monkeypatch, capsys, *args)
         assert code == 0, f"{command}\n{err}"
         ran.append(args[0])
-    assert ran.count("process") == 6 and {"calibrate", "train", "weights", "batch", "snapshot", "compare",
+    assert ran.count("process") == 6 and {"calibrate", "synth", "train", "weights", "batch", "snapshot", "compare",
                                            "render-video", "report"} <= set(ran)
+    assert json.loads((workspace / "synth" / "textured_1" / "truth.json").read_text())["texture"]["photos"] == 6
     assert (workspace / "runs" / "dive" / "summary.json").exists() and (workspace / "dive_top.png").exists()
     assert (workspace / "user_weights" / "segmentation.safetensors").exists()
     assert (workspace / "runs" / "expedition" / "survey.csv").exists()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import reefmap
-from reefmap.run.trajectory import CameraPath, sweep_sources
+from reefmap.geometry.sfm import SfmError
+from reefmap.run.trajectory import CameraPath, focal_record, sweep_sources
 from test_process import run_cli
 
 from conftest import write_video
@@ -14,10 +15,11 @@ from conftest import write_video
 
 @pytest.fixture(scope="module")
 def sfm_run(synthetic_transect, tmp_path_factory):
-    """`reefmap process --mapping sfm` on the rendered transect with the shipped networks, evaluated."""
+    """`reefmap process --mapping sfm` on the rendered transect (an 80-degree camera) with the shipped networks, as a
+    user without a camera profile runs it (the generic 70-degree guess), evaluated."""
     run = tmp_path_factory.mktemp("sfm") / "run"
     reefmap.process(synthetic_transect / "video.mp4", run, fps=5, mapping="sfm", sfm_fps=2.5, quiet=True,
-                    camera=str(synthetic_transect / "camera.json"))
+                    camera="generic", hfov_deg=70.0)
     return run, reefmap.evaluate(run, synthetic_transect)
 
 
@@ -36,6 +38,19 @@ def test_sfm_map_is_in_the_depth_networks_metres(sfm_run):
     assert abs(scores["trajectory"]["scale_error_percent"]) < 30
 
 
+def test_sfm_self_calibrates_a_guessed_camera_and_says_so(sfm_run, synthetic_transect):
+    run, _ = sfm_run
+    summary = json.loads((run / "summary.json").read_text())
+    calibrated = summary["mapping"]["self_calibration"]
+    assert calibrated["guessed_hfov_deg"] == pytest.approx(70.0)
+    assert calibrated["hfov_deg"] == pytest.approx(80.0, abs=2.0)  # the rendering camera's
+    true_fx = json.loads((synthetic_transect / "camera.json").read_text())["fx"]
+    assert summary["camera"]["native"]["fx"] == pytest.approx(true_fx, rel=0.04)
+    assert summary["camera"]["processing"]["name"].startswith("self_calibrated_hfov")
+    assert any("--camera generic was given: the focal length comes from structure from motion" in w
+               for w in summary["warnings"])
+
+
 def test_auto_falls_back_to_the_pose_network_where_sfm_finds_nothing(tmp_path, tiny_weights, monkeypatch, capsys):
     video = write_video(tmp_path / "flat.avi", 30, fps=10)
     settings = ["--seg-weights", tiny_weights["segmentation"], "--depth-weights", tiny_weights["depth_pose"], "-q"]
@@ -43,6 +58,7 @@ def test_auto_falls_back_to_the_pose_network_where_sfm_finds_nothing(tmp_path, t
                            *settings)
     assert code == 0, err
     assert "pose network instead (--mapping auto)" in err
+    assert "no camera profile matched this video: a generic 70-degree field of view is assumed" in err
     summary = json.loads((tmp_path / "auto" / "summary.json").read_text())
     assert summary["mapping"]["requested"] == "auto" and summary["mapping"]["method"].startswith("pose network")
     code, _, err = run_cli(monkeypatch, capsys, "process", video, "--out", tmp_path / "sfm", "--mapping", "sfm",
@@ -58,6 +74,13 @@ def test_mapping_and_sfm_fps_are_checked(tmp_path, synthetic_transect, monkeypat
     code, _, err = run_cli(monkeypatch, capsys, "process", video, "--out", tmp_path / "b", "--mapping", "sfm",
                            "--sfm-fps", "0")
     assert code == 2 and "--sfm-fps" in err
+
+
+def test_focal_record_reports_the_field_of_view_and_refuses_an_unbelievable_focal_length():
+    record = focal_record(320.0, 240.0, 480)
+    assert record["guessed_hfov_deg"] == pytest.approx(73.74, abs=0.01) and record["hfov_deg"] == pytest.approx(90.0)
+    with pytest.raises(SfmError, match="not believable"):
+        focal_record(320.0, 100.0, 480)
 
 
 def test_camera_path_state_round_trips():

@@ -35,6 +35,15 @@ def test_geometry_levels(mapping, tape, scale, level):
     assert verdict.reasons and all(isinstance(r, str) and r for r in verdict.reasons)
 
 
+def test_a_guessed_camera_is_checked_unless_sfm_measured_its_focal_length():
+    sfm = {**SFM, "registered_keyframes": 20}
+    calibrated = {**sfm, "self_calibration": {"hfov_deg": 79.6}}
+    assert geometry_verdict(calibrated, None, METRIC, guessed_camera=True).level == "good"
+    assert "79.6 degrees" in " ".join(geometry_verdict(calibrated, None, METRIC, guessed_camera=True).reasons)
+    assert geometry_verdict(sfm, None, METRIC, guessed_camera=True).level == "check"
+    assert geometry_verdict(sfm, None, METRIC, guessed_camera=False).level == "good"
+
+
 def _card(grouped=None):
     card = {"training": {"kind": "synthetic transects (reefmap synth), dense labels"}, "metrics": {}}
     if grouped is not None:

@@ -4,7 +4,8 @@ transects, with the shipped networks.
     python tools/bench_mapping.py --seed 303 --length-m 10          # renders the transect first
     python tools/bench_mapping.py --synth synth/heldout_303 --modes sfm --scale none tape altitude
 
-Each mode runs `reefmap process` with the transect's true camera profile and `--save-depth`, then
+Each mode runs `reefmap process` with the transect's true camera profile (`--camera generic`: the 70-degree guess a
+video without a profile gets, which SfM self-calibrates) and `--save-depth`, then
 `reefmap evaluate`, once per `--scale` reference: `none`, `tape` (`--tape-length-m` set to the true tape length:
 metric scale from the segmented tape) and `altitude` (`--altitude-m` set to the diver's nominal height above the
 bottom that the transect was rendered with, what a diver would say). Prints a table and writes bench_mapping.json
@@ -34,6 +35,9 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["learned", "sfm", "auto"])
     parser.add_argument("--scale", nargs="+", default=["none"], choices=["none", "tape", "altitude"],
                         help="scale references to run each mode with")
+    parser.add_argument("--camera", choices=["true", "generic"], default="true",
+                        help="the transect's own camera profile, or none (the generic guess)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads per run (0: all)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench_mapping"))
     args = parser.parse_args()
     truth = args.synth or args.out / f"synth_{args.seed}"
@@ -45,11 +49,12 @@ def main() -> None:
     references = [references[name] for name in args.scale]
     rows = []
     for mode, suffix, reference in [(mode, suffix, ref) for suffix, ref in references for mode in args.modes]:
-        name = mode + suffix
+        name = mode + suffix + ("+generic" if args.camera == "generic" else "")
         run_dir = args.out / name
+        camera = str(truth / "camera.json") if args.camera == "true" else "generic"
         started = time.perf_counter()
-        result = reefmap.process(truth / "video.mp4", run_dir, mapping=mode, camera=str(truth / "camera.json"),
-                                 save_depth=True, quiet=True, **reference)
+        result = reefmap.process(truth / "video.mp4", run_dir, mapping=mode, camera=camera, save_depth=True,
+                                 quiet=True, threads=args.threads or None, **reference)
         seconds = time.perf_counter() - started
         scores = reefmap.evaluate(run_dir, truth)
         frames = result.summary.frames_processed
@@ -65,6 +70,7 @@ def main() -> None:
             "cover_error_mean": scores["cover"]["mean_abs_error_pts"],
             "rugosity_error_percent": (scores.get("rugosity") or {}).get("error_percent"),
             "method": result.summary.mapping.get("method"),
+            "hfov_deg": (result.summary.mapping.get("self_calibration") or {}).get("hfov_deg"),
         })
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n{truth} ({rows[0]['frames']} frames), this machine: {os.cpu_count()} CPU threads")

@@ -135,7 +135,8 @@ def chunk_ranges(count: int, size: int, overlap: int) -> list[tuple[int, int]]:
 
 def join_chunks(chunks: list[SfmResult]) -> SfmResult:
     """One result from chunk results in sequence: each chunk is moved onto the ones before it by the similarity
-    that best maps its poses of their shared registered frames (see `similarity_on_shared_frames`)."""
+    that best maps its poses of their shared registered frames (see `similarity_on_shared_frames`); the camera's
+    parameters are the chunks' medians."""
     from reefmap.geometry.camera_path import apply_similarity, similarity_on_shared_frames
 
     joined = chunks[0]
@@ -154,7 +155,8 @@ def join_chunks(chunks: list[SfmResult]) -> SfmResult:
         registered |= new
         errors.append(chunk.reprojection_error_px)
         models += chunk.models
-    return SfmResult(poses, registered, views, float(np.mean(errors)), models, joined.camera_params)
+    params = np.median([chunk.camera_params for chunk in chunks], axis=0).tolist()  # equal unless refined per chunk
+    return SfmResult(poses, registered, views, float(np.mean(errors)), models, params)
 
 
 def _image_id(database: Path, name: str) -> int:

@@ -16,6 +16,7 @@ from reefmap.errors import ReefmapError, UsageError
 
 DISTORTION_KEYS = {"pinhole": (), "radial": ("k1", "k2"), "opencv": ("k1", "k2", "p1", "p2", "k3")}
 GENERIC_HFOV_DEG = 70.0
+GENERIC_PREFIX = "generic_hfov"  # names of the generic field-of-view cameras
 _DETECT_BYTES = 4 << 20
 
 
@@ -103,8 +104,24 @@ def generic_profile(width: int, height: int, hfov_deg: float = GENERIC_HFOV_DEG)
         raise UsageError(f"--hfov {hfov_deg} is not a field of view; give degrees between 10 and 170")
     f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
     return CameraProfile(
-        name=f"generic_hfov{hfov_deg:g}", image_size=(width, height), fx=f, fy=f, cx=(width - 1) / 2, cy=(height - 1) / 2
+        name=f"{GENERIC_PREFIX}{hfov_deg:g}", image_size=(width, height), fx=f, fy=f, cx=(width - 1) / 2,
+        cy=(height - 1) / 2
     )
+
+
+def is_generic(profile: CameraProfile) -> bool:
+    """Whether the profile is the generic field-of-view guess rather than a known or calibrated camera."""
+    return profile.name.startswith(GENERIC_PREFIX)
+
+
+def horizontal_fov_deg(focal_px: float, width: int) -> float:
+    """The horizontal field of view of a pinhole camera of focal length `focal_px` on images `width` pixels wide."""
+    return math.degrees(2.0 * math.atan(width / 2.0 / focal_px))
+
+
+def with_focal_length(profile: CameraProfile, focal_px: float, name: str) -> CameraProfile:
+    """The same camera, renamed, with focal length `focal_px` (pixels at its own image size) on both axes."""
+    return replace(profile, name=name, fx=float(focal_px), fy=float(focal_px))
 
 
 def load_profile(path: str | Path) -> CameraProfile:

@@ -16,7 +16,9 @@ import cv2
 import numpy as np
 
 from reefmap.errors import UsageError, VideoError
-from reefmap.io.camera import CameraProfile, Undistorter, resolve_profile
+from reefmap.io.camera import (
+    CameraProfile, Undistorter, horizontal_fov_deg, is_generic, resolve_profile, with_focal_length,
+)
 from reefmap.runtime.notices import warn
 
 _SEEK_MIN_S = 5.0
@@ -150,6 +152,14 @@ class FrameSource:
         self.native_camera = native
         self.undistort = Undistorter(native.scaled_to(*self.size))
         self.camera: CameraProfile = self.undistort.output
+        self.camera_guessed = is_generic(native)  # no profile: the focal length is a field-of-view guess
+
+    def use_focal_length(self, focal_px: float) -> None:
+        """Replace the guessed camera's focal length by a measured one (`focal_px` at the processing size)."""
+        name = f"self_calibrated_hfov{horizontal_fov_deg(focal_px, self.size[0]):.1f}"
+        self.camera = with_focal_length(self.camera, focal_px, name)
+        self.native_camera = with_focal_length(self.native_camera, focal_px * self.native_camera.image_size[0]
+                                               / self.size[0], name)
 
     def __len__(self) -> int:
         """Number of frames the sampling will yield (exact for constant frame rate files)."""

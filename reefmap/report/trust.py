@@ -40,10 +40,17 @@ def _verdict(findings: list[tuple[str, str]]) -> Verdict:
     return Verdict(worst(level for level, _ in findings), tuple(reason for _, reason in findings))
 
 
-def geometry_verdict(mapping: dict, tape: dict | None, scale: dict | None) -> Verdict:
-    """From summary.json's `mapping`, `tape` and `scale` records."""
+def geometry_verdict(mapping: dict, tape: dict | None, scale: dict | None, guessed_camera: bool = False) -> Verdict:
+    """From summary.json's `mapping`, `tape` and `scale` records; `guessed_camera`: no camera profile was used."""
     method = mapping.get("method", "")
     findings = []
+    calibrated = mapping.get("self_calibration")
+    if guessed_camera and calibrated:
+        findings.append(("good", f"no camera profile: structure from motion measured the focal length "
+                                 f"({calibrated['hfov_deg']:.1f} degrees horizontal field of view)"))
+    elif guessed_camera:
+        findings.append(("check", "no camera profile and nothing measured the focal length: lengths and areas rest "
+                                  "on a generic field of view (give --camera NAME)"))
     if method.startswith("true poses"):
         findings.append(("good", "camera path: the synthetic transect's true poses"))
     elif method == "sfm":

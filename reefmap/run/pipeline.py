@@ -144,10 +144,11 @@ def open_run(videos: Sequence[str | Path], out_dir: str | Path, config: ProcessC
 def _process(opened: OpenedRun, out_dir: str | Path, notices: list[str]) -> ProcessResult:
     """The stages, in order, into the staging folder; the outputs appear in `out_dir` only once all are written."""
     config, source, outputs, timer = opened.config, opened.source, opened.outputs, opened.timer
-    fuser = _fuser(opened)
     camera_path = _camera_path(opened)
     if camera_path is not None:
         opened.stream.use_camera_path(camera_path)
+    _settle_camera(source, camera_path, config)
+    fuser = _fuser(opened)
     resumed_from = _resume(outputs, opened.stream, fuser)
     _map_frames(opened.stream, fuser, outputs, config, timer, len(source))
     cloud, measured, path_length = _measure(opened, fuser)
@@ -162,7 +163,8 @@ def _process(opened: OpenedRun, out_dir: str | Path, notices: list[str]) -> Proc
         segmenter = opened.networks.get("segmentation")
         segment_cells = measured.grid.segment_cells
         trust = trust_record({
-            "geometry": geometry_verdict(mapping, tape, scale_record(measured.scale)),
+            "geometry": geometry_verdict(mapping, tape, scale_record(measured.scale),
+                                         source.camera_guessed and not config.oracle),
             "segmentation": segmentation_verdict(segmenter.weights.card if segmenter else None,
                                                  measured.sample.confidence),
             "coverage": coverage_verdict(len(fuser.poses), len(fuser.poses) - len(fuser.skipped), len(segment_cells),
@@ -208,6 +210,24 @@ def _camera_path(opened: OpenedRun) -> CameraPath | None:
                               config.mapping, config.sfm_fps, config.batch_size, outputs.path(".sfm"),
                               outputs.path(".swept_depth"), fusion_size(opened.source.size, config.fusion_stride),
                               opened.timer, config.threads or os.cpu_count() or 1, config.quiet)
+
+
+def _settle_camera(source: FrameSource, camera_path: CameraPath | None, config: ProcessConfig) -> None:
+    """A guessed camera takes the focal length structure from motion found for it; the run warns that no profile
+    matched either way."""
+    if not source.camera_guessed or config.oracle:
+        return
+    asked = "--camera generic was given" if config.camera == "generic" else "no camera profile matched this video"
+    calibrated = camera_path.record.get("self_calibration") if camera_path is not None else None
+    if calibrated:
+        source.use_focal_length(calibrated["focal_px"])
+        warn(f"{asked}: the focal length comes from structure from motion ({calibrated['hfov_deg']:.1f} degrees "
+             f"horizontal field of view, from a {calibrated['guessed_hfov_deg']:.0f}-degree guess); for the surest "
+             "scale give --camera NAME or make a profile with `reefmap calibrate`")
+    else:
+        warn(f"{asked}: a generic {config.hfov_deg:g}-degree field of view is assumed and nothing measured it, which "
+             "can put the scale off by several percent; give --camera NAME, make a profile with `reefmap calibrate`, "
+             "or let --mapping auto self-calibrate")
 
 
 def _resume(outputs: StagedOutputs, stream, fuser: FrameFuser) -> int | None:

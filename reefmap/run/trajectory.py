@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from tqdm import tqdm
 from reefmap.errors import UsageError
 from reefmap.geometry.camera_path import bridge_gaps, motion_disagreement, scale_poses, units_per_metre
 from reefmap.geometry.sfm import SfmError, SfmSettings, reconstruct, write_images
+from reefmap.io.camera import horizontal_fov_deg
 from reefmap.io.files import atomic_path
 from reefmap.io.video import FrameSource, prefetch
 from reefmap.perception.networks import DepthPoseEstimator, is_featureless
@@ -28,6 +29,7 @@ MIN_REGISTERED = 0.5  # with --mapping auto, SfM must register this share of its
 MIN_SWEEP_POINTS = 20  # SfM points a keyframe needs to bound its plane sweep
 SWEEP_PARALLAX = 0.04  # a sweep's source view lies at least this share of the keyframe's median depth away ...
 MAX_SWEEP_STEPS = 4  # ... if one within this many keyframes does (else the farthest of them)
+MAX_FOCAL_CHANGE = 2.0  # a self-calibrated focal length further than this factor from the guess is not believed
 
 
 @dataclass
@@ -81,7 +83,10 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
                     threads: int = -1, quiet: bool = False) -> CameraPath | None:
     """The SfM camera path of `source`'s frames, with plane-sweep depth of its keyframes at `sweep_size` in
     `depth_dir`; None when `mapping` is "auto" and SfM failed (a warning says so). With "sfm" a failure is an
-    error. `work_dir` holds the keyframes and the SfM database while it runs."""
+    error. `work_dir` holds the keyframes and the SfM database while it runs.
+
+    When the source's camera is a guess (no profile), SfM refines its focal length (self-calibration: pinhole, one
+    focal length); the record's `self_calibration` holds the result, which the caller gives the source."""
     step = keyframe_step(source.fps, sfm_fps)
     relatives, calibration = _first_pass(source, estimator, step, batch_size, work_dir / "images", timer, quiet)
     keyframes = np.arange(0, len(relatives), step)
@@ -94,8 +99,16 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
                            f"{needed / (source.fps / step):g} s of video at --sfm-fps {sfm_fps:g})")
         with timer.stage("sfm", len(keyframes)):
             K = source.camera.K
-            sfm = reconstruct(work_dir / "images", len(keyframes), [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5],
-                              work_dir, SfmSettings(threads=threads, init_gap=init_gap(source.fps / step)))
+            settings = SfmSettings(threads=threads, init_gap=init_gap(source.fps / step))
+            params = [K[0, 0], K[1, 1], K[0, 2] + 0.5, K[1, 2] + 0.5]
+            if source.camera_guessed:
+                settings = replace(settings, camera_model="SIMPLE_PINHOLE", refine_intrinsics=True)
+                params = [K[0, 0], K[0, 2] + 0.5, K[1, 2] + 0.5]
+            sfm = reconstruct(work_dir / "images", len(keyframes), params, work_dir, settings)
+        self_calibration = None
+        if source.camera_guessed:
+            self_calibration = focal_record(K[0, 0], sfm.camera_params[0], source.size[0])
+            K = np.array([[sfm.camera_params[0], 0, K[0, 2]], [0, sfm.camera_params[0], K[1, 2]], [0, 0, 1]])
         disagreeing = motion_disagreement(sfm.poses[:, :3, 3], sfm.registered, _learned_steps(relatives, keyframes))
         sfm.registered &= ~disagreeing
         if disagreeing.any():
@@ -126,11 +139,26 @@ def sfm_camera_path(source: FrameSource, estimator: DepthPoseEstimator, mapping:
                    "models": sfm.models, "reprojection_error_px": round(sfm.reprojection_error_px, 4),
                    "sfm_units_per_depth_unit": scale, "keyframes_with_plane_sweep_depth": swept,
                    "seconds": {k: round(v, 2) for k, v in sfm.seconds.items()}}
+    if self_calibration is not None:
+        path.record["self_calibration"] = self_calibration
     path.depth_dir = depth_dir
     if registered < len(keyframes):
         warn(f"structure from motion registered {registered} of {len(keyframes)} keyframes; the pose "
              "network bridges the others")
     return path
+
+
+def focal_record(guess_px: float, focal_px: float, width: int) -> dict:
+    """The self-calibrated focal length against the guess it started from; an `SfmError` when it moved more than
+    `MAX_FOCAL_CHANGE` times (a reconstruction that traded focal length for a wrong shape)."""
+    if not 1 / MAX_FOCAL_CHANGE <= focal_px / guess_px <= MAX_FOCAL_CHANGE:
+        raise SfmError(f"self-calibration gave a focal length of {focal_px:.0f} px against the guessed {guess_px:.0f} "
+                       "px, which is not believable; give the camera with --camera (or make a profile with "
+                       "`reefmap calibrate`)")
+    return {"method": "structure from motion, pinhole with one focal length refined", "image_width": width,
+            "guessed_focal_px": round(float(guess_px), 2), "focal_px": round(float(focal_px), 2),
+            "guessed_hfov_deg": round(horizontal_fov_deg(guess_px, width), 2),
+            "hfov_deg": round(horizontal_fov_deg(focal_px, width), 2)}
 
 
 def _learned_steps(relatives: np.ndarray, keyframes: np.ndarray) -> np.ndarray:
