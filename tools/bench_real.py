@@ -25,12 +25,11 @@ REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 
 def score_points(seg_path, folder: Path, split: str, device: str) -> dict:
-    import cv2
     import numpy as np
 
     from reefmap.models.weights import default_weights, load_weights
     from reefmap.perception.networks import Segmenter, resolve_device
-    from reefmap.io.points import point_image_path, point_label_map, read_point_annotations, validation_images
+    from reefmap.io.points import point_label_map, read_point_annotations, read_point_image, validation_images
     from reefmap.train.point_scores import point_scores
     from reefmap.train.segmentation import expected_calibration_error
 
@@ -45,7 +44,7 @@ def score_points(seg_path, folder: Path, split: str, device: str) -> dict:
     chosen = [n for n in names if split == "all" or (n in held_out) == (split == "validation")]
     truth, predicted, owner, confidences = [], [], [], []
     for k, name in enumerate(chosen):
-        rgb = cv2.cvtColor(cv2.imread(str(point_image_path(folder, name))), cv2.COLOR_BGR2RGB)
+        rgb = read_point_image(folder, name)
         probabilities = segmenter.probabilities([rgb])[0]  # (C, h, w) at the network's size
         c, h, w = probabilities.shape
         for row, col, code in points[name]:

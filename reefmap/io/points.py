@@ -114,3 +114,14 @@ def read_point_annotations(folder: str | Path) -> dict[str, list[tuple[int, int,
 
 def point_image_path(folder: Path, name: str) -> Path:
     return folder / name if (folder / name).exists() else folder / "images" / name
+
+
+def read_point_image(folder: Path, name: str):
+    """(H, W, 3) uint8 RGB of the photograph `name` of a point folder; a usage error when it cannot be read."""
+    import cv2
+
+    path = point_image_path(folder, name)
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise UsageError(f"image {path} named in the annotations cannot be read")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -10,7 +10,7 @@ import numpy as np
 from reefmap.io.camera import CameraProfile
 from reefmap.runtime.o3d import open3d
 from reefmap.synthetic.scene import BASE_COLOURS, Scene
-from reefmap.synthetic.texture import ClassTextures, triplanar_colour
+from reefmap.synthetic.texture import TRIPLANAR_AXES, ClassTextures, triplanar_colour, triplanar_weights
 
 BACKGROUND = 13  # Coralscapes "background": open water
 
@@ -144,11 +144,10 @@ class Renderer:
 
     def _triplanar(self, points: np.ndarray, normals: np.ndarray, texels_per_m: np.ndarray, shape) -> np.ndarray:
         """(N,) texture value in about [-1, 1] from the noise tile projected along x, y and z, blended by the normal."""
-        weights = normals ** 4
-        weights /= weights.sum(axis=1, keepdims=True) + 1e-9
+        weights = triplanar_weights(normals)
         out = np.zeros(len(points), np.float32)
         size = self.noise_texture.shape[0]
-        for axis, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
+        for axis, (a, b) in enumerate(TRIPLANAR_AXES):
             u = np.mod(points[:, a] * texels_per_m, size).astype(np.float32).reshape(shape)
             v = np.mod(points[:, b] * texels_per_m, size).astype(np.float32).reshape(shape)
             sampled = cv2.remap(self.noise_texture, u, v, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)

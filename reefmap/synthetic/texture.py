@@ -15,7 +15,7 @@ import numpy as np
 
 from reefmap.errors import UsageError
 from reefmap.io.points import (
-    is_point_folder, point_image_path, point_label_map, read_point_annotations, validation_images,
+    is_point_folder, point_label_map, read_point_annotations, read_point_image, validation_images,
 )
 
 TEXEL_M = 0.0025  # seabed size of one texel of a tile
@@ -101,10 +101,7 @@ def class_textures(folder: str | Path, taxonomy, label_map_path: str | Path | No
     by_class: dict[int, list[np.ndarray]] = {}
     photos = 0
     for name in sorted(set(points) - held_out):
-        bgr = cv2.imread(str(point_image_path(folder, name)))
-        if bgr is None:
-            raise UsageError(f"image {point_image_path(folder, name)} named in the annotations cannot be read")
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        rgb = read_point_image(folder, name)
         side_px = max(2, int(round(PATCH_M / photo_width_m * rgb.shape[1])))
         photos += 1
         h, w = rgb.shape[:2]
@@ -134,11 +131,19 @@ def sample_tile(tile: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return top * (1 - fv) + bottom * fv
 
 
+TRIPLANAR_AXES = ((1, 2), (0, 2), (0, 1))  # the coordinates a texture runs along when projected along x, y, z
+
+
+def triplanar_weights(normals: np.ndarray) -> np.ndarray:
+    """(N, 3) blend of the projections along x, y and z for surfaces of these `normals` (sharpened, summing to 1)."""
+    weights = normals ** 4
+    return weights / (weights.sum(axis=1, keepdims=True) + 1e-9)
+
+
 def triplanar_colour(tile: np.ndarray, points: np.ndarray, normals: np.ndarray, texel_m: float) -> np.ndarray:
     """(N, 3) colour of `tile` projected on surface `points` along x, y and z, blended by the `normals`."""
-    weights = normals ** 4
-    weights /= weights.sum(axis=1, keepdims=True) + 1e-9
+    weights = triplanar_weights(normals)
     out = np.zeros((len(points), 3), np.float32)
-    for axis, (a, b) in enumerate(((1, 2), (0, 2), (0, 1))):
+    for axis, (a, b) in enumerate(TRIPLANAR_AXES):
         out += weights[:, axis:axis + 1] * sample_tile(tile, points[:, a] / texel_m, points[:, b] / texel_m)
     return out

@@ -12,7 +12,7 @@ import torch
 
 from reefmap.errors import UsageError
 from reefmap.io.files import read_poses_csv
-from reefmap.io.points import point_image_path, read_point_annotations, validation_images
+from reefmap.io.points import read_point_annotations, read_point_image, validation_images
 from reefmap.io.video import open_capture
 from reefmap.models.weights import IMAGENET_NORMALISATION, normalise_batch
 
@@ -167,18 +167,13 @@ def load_point_annotations(folder: str | Path, label_map: dict[str, int | None],
     folder = Path(folder)
     points = read_point_annotations(folder)
     names = sorted(points)
-    photos = []
-    for name in names:
-        bgr = cv2.imread(str(point_image_path(folder, name)))
-        if bgr is None:
-            raise UsageError(f"image {point_image_path(folder, name)} named in the annotations cannot be read")
-        photos.append(bgr)
+    photos = [read_point_image(folder, name) for name in names]
     aspect = float(np.median([p.shape[0] / p.shape[1] for p in photos]))
     size = (width, max(1, int(round(width * aspect))))
     images, labels = [], []
-    for name, bgr in zip(names, photos):
-        h, w = bgr.shape[:2]
-        images.append(cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size, interpolation=cv2.INTER_AREA))
+    for name, rgb in zip(names, photos):
+        h, w = rgb.shape[:2]
+        images.append(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
         label = np.zeros((size[1], size[0]), np.uint8)
         for r, c, code in points[name]:
             if label_map.get(code) is not None and 0 <= r < h and 0 <= c < w:
